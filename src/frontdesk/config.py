@@ -1,0 +1,175 @@
+"""The one Settings class: the only code in frontdesk that reads the environment.
+
+Values come, highest priority first, from: keyword arguments (tests), the environment
+(`FRONTDESK_*`), a TOML file (`FRONTDESK_CONFIG`, or the path given to `load_settings`),
+then the defaults below. Everything else receives a `Settings` object; nothing else calls
+`os.environ`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from frontdesk.errors import ConfigError
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_CONFIG_ENV = "FRONTDESK_CONFIG"
+_toml_file: Path | None = None  # set only by load_settings, read by the TOML source
+
+
+def _split_list(value: Any) -> Any:
+    """Accept "a, b" as well as a list, so the environment can hold plain comma lists."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting frontdesk has. Field names map to `FRONTDESK_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="forbid", frozen=True)
+
+    # Storage
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+
+    # SIP edge
+    sip_host: str = "0.0.0.0"
+    sip_port: int = Field(15060, ge=1, le=65535)
+    pbx_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    public_ip: str | None = None
+    rtp_ports: str = "10000-12000"
+
+    # Node and calls
+    node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")
+    node_max_calls: int = Field(200, ge=1)
+    node_busy_answer: Literal["486", "503"] = "486"
+    media_timeout: float = Field(12.0, gt=0)
+    hold_timeout: float = Field(1800.0, gt=0)
+    max_call_duration: float = Field(3600.0, gt=0)
+    retry_after: int = Field(30, ge=1)
+
+    # Web
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65535)
+
+    # Numbers
+    default_country: str = "IT"
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    use_uvloop: bool = True
+
+    @field_validator("pbx_addresses", mode="before")
+    @classmethod
+    def _pbx_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("pbx_addresses")
+    @classmethod
+    def _pbx_valid(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"PBX address {item!r} is not an IP address or CIDR") from exc
+        return value
+
+    @field_validator("public_ip")
+    @classmethod
+    def _public_ip_valid(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"public IP {value!r} is not an IP address") from exc
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_range_valid(cls, value: str) -> str:
+        low, high = _parse_port_range(value)
+        if not (1024 <= low < high <= 65535) or high - low < 1:
+            raise ValueError(f"RTP port range {value!r} must be LOW-HIGH within 1024-65535")
+        return value
+
+    @model_validator(mode="after")
+    def _sip_outside_rtp(self) -> Settings:
+        low, high = self.rtp_port_range
+        if low <= self.sip_port <= high:
+            raise ValueError(f"SIP port {self.sip_port} lies inside the RTP range {self.rtp_ports}")
+        return self
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int]:
+        """The inclusive RTP port range as (low, high)."""
+        return _parse_port_range(self.rtp_ports)
+
+    @property
+    def pbx_networks(self) -> tuple[IpNetwork, ...]:
+        """The PBX allowlist as parsed networks (single addresses become /32 or /128)."""
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.pbx_addresses)
+
+    @property
+    def advertised_ip(self) -> str:
+        """The address put in Contact and SDP `c=`: PUBLIC_IP, else the bound SIP host."""
+        if self.public_ip:
+            return self.public_ip
+        if self.sip_host not in ("0.0.0.0", "::", ""):
+            return self.sip_host
+        return "127.0.0.1"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = _toml_file or (Path(p) if (p := os.environ.get(_CONFIG_ENV)) else None)
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def _parse_port_range(value: str) -> tuple[int, int]:
+    try:
+        low_text, high_text = value.split("-", 1)
+        return int(low_text), int(high_text)
+    except ValueError as exc:
+        raise ValueError(f"port range {value!r} is not LOW-HIGH") from exc
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the Settings, turning validation failures into one readable ConfigError."""
+    global _toml_file
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    _toml_file = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+    finally:
+        _toml_file = None
