@@ -1,0 +1,40 @@
+"""The built-in responder: what an answered call runs until the voice agent lands.
+
+It plays the greeting (a clip shipped in the package, loaded and resampled once per
+process, never made per call), then plays back what the caller says (echo), so a test
+call proves audio flows both ways. `Accept.greeting` text is not spoken here (no TTS in
+this module); it is recorded so routing tests can see which greeting a call was given.
+"""
+
+from __future__ import annotations
+
+import functools
+import wave
+from importlib import resources
+
+import numpy as np
+import soxr
+
+from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
+
+
+@functools.cache
+def greeting_pcm() -> bytes:
+    """The shipped greeting as 16 kHz 16-bit mono PCM (loaded once)."""
+    with resources.files("frontdesk.assets").joinpath("greeting.wav").open("rb") as raw:
+        with wave.open(raw) as wav:
+            rate = wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2")
+    if rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
+    return np.asarray(samples, dtype="<i2").tobytes()
+
+
+async def run_echo_responder(audio: CallAudio, greeting: bytes) -> None:
+    """Greeting first; then every caller frame is played back."""
+    audio.play(greeting)
+    async for frame in audio.frames():
+        if audio.queued_ms > 100:  # still greeting: do not mix the caller in
+            continue
+        audio.play(frame)

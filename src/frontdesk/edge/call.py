@@ -1,0 +1,146 @@
+"""One live call at the edge: its SIP side, RTP sockets, media engine, audio and tasks.
+
+Owns: the call's two UDP sockets (RTP on an even port, RTCP on the next), the per-call
+`MediaSession`, the `CallAudio` handed to the responder/agent, the responder task, and
+the rule that the call is finished exactly once (`finish`), whatever ends it.
+Must not: speak SIP itself (it asks the server, which owns the user agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.media.session import MediaSession
+
+if TYPE_CHECKING:
+    from frontdesk.sip.useragent import ServerCall
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What is kept of a finished call (tests and `frontdesk calls` read it)."""
+
+    call_id: str
+    called: str
+    caller: str
+    outcome: str  # answered | rejected | cancelled | failed
+    reason: str  # end reason, or the refusal reason
+    status: int  # the final SIP status we sent
+    started_at: float
+    answered_at: float | None = None
+    ended_at: float | None = None
+    greeting: str | None = None
+    rx_packets: int = 0
+    tx_packets: int = 0
+    dtmf: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RtpProtocol(asyncio.DatagramProtocol):
+    """RTP for one call: only the address and port the SDP named get in."""
+
+    def __init__(self, call: EdgeCall) -> None:
+        self._call = call
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._call.on_rtp(data, addr[0], addr[1])
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error on call %s: %s", self._call.call_id, exc)
+
+
+class RtcpProtocol(RtpProtocol):
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._call.on_rtcp(data, addr[0], addr[1])
+
+
+class EdgeCall:
+    def __init__(
+        self,
+        server_call: ServerCall,
+        facts: InviteFacts,
+        decision: Accept,
+        media: MediaSession,
+        remote: Addr,
+        port: int,
+        now: float,
+        on_hangup: Callable[[EdgeCall, str], None],
+    ) -> None:
+        self.server_call = server_call
+        self.facts = facts
+        self.decision = decision
+        self.media = media
+        self.remote = remote
+        self.port = port
+        self.answered_at = now
+        self.on_hold_since: float | None = None
+        self.rtp: asyncio.DatagramTransport | None = None
+        self.rtcp: asyncio.DatagramTransport | None = None
+        self.audio = CallAudio(media, lambda reason: on_hangup(self, reason))
+        self.responder: asyncio.Task[Any] | None = None
+        self.rtp_rejected = 0
+        self.rtcp_packets = 0
+        self.dtmf: list[str] = []
+        self.finished = False
+        self.confirmed = False
+
+    @property
+    def call_id(self) -> str:
+        return self.facts.call_id
+
+    # -- media in ---------------------------------------------------------------------
+    def on_rtp(self, data: bytes, host: str, port: int) -> None:
+        if (host, port) != self.remote or self.finished:
+            self.rtp_rejected += 1
+            return
+        now = asyncio.get_running_loop().time()
+        for digit in self.media.receive(data, now):
+            self.dtmf.append(digit.digit)
+            self.audio.feed_dtmf(digit.digit)
+
+    def on_rtcp(self, data: bytes, host: str, port: int) -> None:
+        if host == self.remote[0] and not self.finished:
+            self.rtcp_packets += 1
+
+    # -- media clock ------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        transport = self.rtp
+        if transport is None or self.finished:
+            return
+        remote = self.remote
+        for packet in self.media.tick(now):
+            transport.sendto(packet, remote)
+        for frame in self.media.pull_audio(now):
+            self.audio.feed_frame(frame)
+
+    def set_remote(self, remote: Addr) -> None:
+        self.remote = remote
+
+    # -- the end ----------------------------------------------------------------------
+    def finish(self) -> bool:
+        """Close sockets and audio, cancel the responder. True only the first time."""
+        if self.finished:
+            return False
+        self.finished = True
+        self.audio.close()
+        if self.responder is not None and not self.responder.done():
+            self.responder.cancel()
+        for transport in (self.rtp, self.rtcp):
+            if transport is not None:
+                transport.close()
+        return True

@@ -1,0 +1,473 @@
+"""The SIP edge of one node: the only place with SIP/RTP sockets and the SIP timer.
+
+Owns: the UDP SIP socket and its allowlist gate, the sans-IO `UserAgent` (fed with
+datagrams and time, drained of datagrams and events), the one mapping from decisions
+and failures to SIP answers, the RTP port pool, the node's media clock (one 10 ms tick
+sends and plays out every call's audio, instead of a timer per call), the watchdog
+sweep, and graceful stop.
+
+Must not: decide who may call (the `CallDecider` does) or talk to the caller (the
+responder/agent does, through `CallAudio`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.decision import Accept, CallDecider, InviteFacts, Reject, invite_facts
+from frontdesk.calls.responder import greeting_pcm, run_echo_responder
+from frontdesk.calls.rtp_ports import RtpPortPool
+from frontdesk.calls.watchdog import WatchdogLimits, expired
+from frontdesk.config import Settings
+from frontdesk.edge.allowlist import Allowlist
+from frontdesk.edge.call import CallRecord, EdgeCall, RtcpProtocol, RtpProtocol
+from frontdesk.edge.tasks import TaskOwner
+from frontdesk.errors import PortsExhausted, SdpError
+from frontdesk.media.session import MediaSession
+from frontdesk.sip.dialog import CallState
+from frontdesk.sip.sdp import LocalMedia, SessionDescription, negotiate
+from frontdesk.sip.timers import TimerValues
+from frontdesk.sip.useragent import (
+    CallCancelled,
+    CallConfirmed,
+    CallEnded,
+    IncomingCall,
+    ServerCall,
+    SessionModified,
+    UaConfig,
+    UserAgent,
+)
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+Responder = Callable[[CallAudio, EdgeCall], Awaitable[None]]
+
+MEDIA_TICK = 0.010
+WATCHDOG_EVERY = 0.25
+_HISTORY = 10_000
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    stranger_sip: int = 0
+    stranger_rtp: int = 0
+    internal_errors: int = 0
+    answered: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    media_timeouts: int = 0
+
+
+class _SipProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: EdgeServer) -> None:
+        self._server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._server._on_sip_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("SIP socket error: %s", exc)
+
+
+async def _echo(audio: CallAudio, call: EdgeCall) -> None:
+    await run_echo_responder(audio, greeting_pcm())
+
+
+class EdgeServer:
+    def __init__(
+        self,
+        settings: Settings,
+        decider: CallDecider,
+        *,
+        timers: TimerValues | None = None,
+        responder: Responder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.decider = decider
+        self.allowlist = Allowlist(settings.pbx_networks)
+        self.timers = timers or TimerValues()
+        self.responder = responder or _echo
+        self.limits = WatchdogLimits(
+            settings.media_timeout, settings.hold_timeout, settings.max_call_duration
+        )
+        self.stats = EdgeStats()
+        self.ports = RtpPortPool(*settings.rtp_port_range)
+        self.calls: dict[str, EdgeCall] = {}  # by Call-ID, answered and live
+        self.history: deque[CallRecord] = deque(maxlen=_HISTORY)
+        self.ua: UserAgent | None = None
+        self.sip_address: Addr | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
+        self._setups = TaskOwner("call setup")
+        self._call_tasks = TaskOwner("call responders")
+        self._background = TaskOwner("edge background")
+        self._records: dict[str, CallRecord] = {}
+        self._draining = False
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        settings = self.settings
+        family = socket.AF_INET6 if ":" in settings.sip_host else socket.AF_INET
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SipProtocol(self), local_addr=(settings.sip_host, settings.sip_port), family=family
+        )
+        self._transport = transport
+        bound = transport.get_extra_info("sockname")
+        self.sip_address = (bound[0], bound[1])
+        self.ua = UserAgent(
+            UaConfig(contact_host=settings.advertised_ip, contact_port=bound[1], timers=self.timers)
+        )
+        greeting_pcm()  # load once, before the first call needs it
+        self._background.spawn(self._media_clock(), name="media clock")
+        log.info("SIP edge listening on %s:%s (udp)", *self.sip_address)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop admitting, end every call with BYE, then close everything."""
+        self._draining = True
+        ua = self.ua
+        loop = asyncio.get_running_loop()
+        if ua is not None:
+            for call in list(self.calls.values()):
+                ua.hangup(call.server_call, loop.time(), reason="shutdown")
+            self._process()
+        await self._setups.close()
+        if ua is not None and grace > 0:  # let BYEs be answered or retransmitted a little
+            deadline = loop.time() + grace
+            while ua._client_txs and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        await self._call_tasks.close()
+        await self._background.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    # ------------------------------------------------------------------ SIP in
+    def _on_sip_datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        host = addr[0]
+        if not self.allowlist.allows(host):
+            self.stats.stranger_sip += 1
+            return
+        ua = self.ua
+        assert ua is not None and self._loop is not None
+        try:
+            ua.receive(data, (host, addr[1]), self._loop.time())
+        except Exception:  # a bug of ours must never kill the edge
+            self.stats.internal_errors += 1
+            log.exception("SIP core failed on a datagram")
+        self._process()
+
+    def _process(self) -> None:
+        """Carry out what the user agent asked for: events, datagrams, the next timer."""
+        ua = self.ua
+        if ua is None:
+            return
+        while ua.events:
+            events, ua.events = ua.events, []
+            for event in events:
+                try:
+                    self._on_event(event)
+                except Exception:
+                    self.stats.internal_errors += 1
+                    log.exception("handling %s failed", type(event).__name__)
+        transport = self._transport
+        if ua.outbox and transport is not None:
+            outbox, ua.outbox = ua.outbox, []
+            for data, address in outbox:
+                transport.sendto(data, address)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        ua, loop = self.ua, self._loop
+        if ua is None or loop is None:
+            return
+        when = ua.next_deadline()
+        if when is None:
+            return
+        if self._timer is not None and not self._timer.cancelled() and self._timer_when <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_when = when
+        self._timer = loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        ua, loop = self.ua, self._loop
+        if ua is None or loop is None:
+            return
+        try:
+            ua.advance(loop.time())
+        except Exception:
+            self.stats.internal_errors += 1
+            log.exception("SIP timer handling failed")
+        self._process()
+
+    def _on_event(self, event: object) -> None:
+        match event:
+            case IncomingCall(call=server_call):
+                self._setups.spawn(self._setup(server_call), name=f"setup {server_call.call_id}")
+            case CallConfirmed(call=server_call):
+                call = self.calls.get(server_call.call_id)
+                if call is not None:
+                    call.confirmed = True
+            case CallCancelled(call=server_call):
+                self.stats.cancelled += 1
+                record = self._records.pop(server_call.call_id, None)
+                if record is not None:
+                    self._close_record(record, "cancelled", "cancel", 487)
+            case CallEnded(call=server_call, reason=reason):
+                self._end(server_call, reason)
+            case SessionModified(call=server_call, request=request):
+                self._modify(server_call, request.body)
+
+    # ------------------------------------------------------------------ call setup
+    async def _setup(self, server_call: ServerCall) -> None:
+        ua = self.ua
+        loop = asyncio.get_running_loop()
+        assert ua is not None
+        facts = invite_facts(server_call.invite, server_call.source)
+        record = CallRecord(facts.call_id, facts.called, facts.caller, "pending", "", 0, time.time())
+        self._records[facts.call_id] = record
+        # 1. what the offer allows: a call we cannot carry is refused before admission
+        try:
+            offer = SessionDescription.parse(server_call.invite.body)
+            negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=0))
+            self._check_media_address(offer)
+        except SdpError as exc:
+            self._refuse(server_call, record, Reject(exc.status, f"sdp: {exc}"))
+            return
+        if self._draining:
+            self._refuse(server_call, record, self._unavailable("shutting-down"))
+            return
+        # 2. routing and admission
+        try:
+            decision = await self.decider.decide(facts)
+        except Exception:
+            log.exception("decider failed for call %s", facts.call_id)
+            decision = self._unavailable("decider-error")
+        if isinstance(decision, Reject):
+            self._refuse(server_call, record, decision)
+            return
+        record.greeting = decision.greeting
+        try:
+            call = await self._open_media(server_call, facts, decision, offer, loop.time())
+        except PortsExhausted:
+            self._refuse(server_call, record, self._unavailable("rtp-ports-exhausted"))
+            await self.decider.release(facts, "rtp-ports-exhausted")
+            return
+        answer_sdp = server_call.dialog.extra.pop("answer_sdp")
+        assert isinstance(answer_sdp, bytes)
+        now = loop.time()
+        if not ua.answer(server_call, answer_sdp, now):  # cancelled (or BYE) meanwhile
+            self._release_media(call)
+            await self.decider.release(facts, "cancelled")
+            self._process()
+            return
+        call.answered_at = now
+        self.calls[facts.call_id] = call
+        server_call.app = call
+        record.outcome = "answered"
+        record.status = 200
+        record.answered_at = time.time()
+        self.stats.answered += 1
+        call.responder = self._call_tasks.spawn(
+            self._run_responder(call), name=f"responder {facts.call_id}"
+        )
+        self._process()
+
+    async def _open_media(
+        self,
+        server_call: ServerCall,
+        facts: InviteFacts,
+        decision: Accept,
+        offer: SessionDescription,
+        now: float,
+    ) -> EdgeCall:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        for _attempt in range(8):
+            port = self.ports.allocate()
+            answer = negotiate(offer, LocalMedia(address=settings.advertised_ip, port=port))
+            media = MediaSession(
+                codec=answer.codec,
+                payload_type=answer.payload_type,
+                telephone_event_pt=answer.telephone_event_pt,
+                ptime_ms=answer.ptime_ms,
+                now=now,
+            )
+            remote = (answer.remote_address, answer.remote_port)
+            call = EdgeCall(server_call, facts, decision, media, remote, port, now, self._agent_hangup)
+            if answer.on_hold:
+                call.on_hold_since = now
+            host = self._rtp_bind_host(answer.remote_address)
+            try:
+                rtp, _ = await loop.create_datagram_endpoint(
+                    lambda: RtpProtocol(call), local_addr=(host, port)
+                )
+                call.rtp = rtp
+                rtcp, _ = await loop.create_datagram_endpoint(
+                    lambda: RtcpProtocol(call), local_addr=(host, port + 1)
+                )
+                call.rtcp = rtcp
+            except OSError:  # taken by someone else: put it back at the end, try another
+                call.finish()
+                self.ports.release(port)
+                continue
+            server_call.dialog.extra["answer_sdp"] = answer.sdp
+            return call
+        raise PortsExhausted("no bindable RTP port found")
+
+    def _rtp_bind_host(self, remote_host: str) -> str:
+        host = self.settings.sip_host
+        if host in ("0.0.0.0", "::", ""):
+            return "::" if ":" in remote_host else "0.0.0.0"
+        return host
+
+    def _check_media_address(self, offer: SessionDescription) -> None:
+        answer = negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=0))
+        address = answer.remote_address
+        if address not in ("0.0.0.0", "::") and not self.allowlist.allows(address):
+            raise SdpError(f"media address {address} is not a PBX address", status=488)
+
+    def _unavailable(self, reason: str) -> Reject:
+        return Reject(503, reason, (("Retry-After", str(self.settings.retry_after)),))
+
+    def _refuse(self, server_call: ServerCall, record: CallRecord, decision: Reject) -> None:
+        ua, loop = self.ua, self._loop
+        assert ua is not None and loop is not None
+        if ua.reject(server_call, decision.status, loop.time(), headers=decision.headers):
+            self.stats.rejected += 1
+            self._records.pop(record.call_id, None)
+            self._close_record(record, "rejected", decision.reason, decision.status)
+        self._process()
+
+    async def _run_responder(self, call: EdgeCall) -> None:
+        try:
+            await self.responder(call.audio, call)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("responder of call %s failed", call.call_id)
+            self._agent_hangup(call, "responder-error")
+
+    def _agent_hangup(self, call: EdgeCall, reason: str) -> None:
+        ua, loop = self.ua, self._loop
+        if ua is not None and loop is not None and not call.finished:
+            ua.hangup(call.server_call, loop.time(), reason=reason)
+            self._process()
+
+    # ------------------------------------------------------------------ in-call
+    def _modify(self, server_call: ServerCall, body: bytes) -> None:
+        ua, loop = self.ua, self._loop
+        assert ua is not None and loop is not None
+        call = self.calls.get(server_call.call_id)
+        now = loop.time()
+        if call is None:
+            ua.reject_modify(server_call, 481, now)
+            return
+        try:
+            offer = SessionDescription.parse(body)
+            self._check_media_address(offer)
+            answer = negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=call.port))
+        except SdpError as exc:
+            ua.reject_modify(server_call, exc.status, now)
+            return
+        if answer.on_hold:
+            if call.on_hold_since is None:
+                call.on_hold_since = now
+        else:
+            call.on_hold_since = None
+        call.set_remote((answer.remote_address, answer.remote_port))
+        ua.accept_modify(server_call, answer.sdp, now)
+
+    def _end(self, server_call: ServerCall, reason: str) -> None:
+        call = self.calls.pop(server_call.call_id, None)
+        record = self._records.pop(server_call.call_id, None)
+        if call is None:
+            if record is not None:  # ended (BYE) during setup: setup will release
+                self._close_record(record, "cancelled", reason, 487)
+            return
+        if reason == "media-timeout":
+            self.stats.media_timeouts += 1
+        self._release_media(call)
+        if record is not None:
+            record.rx_packets = call.media.rx_packets
+            record.tx_packets = call.media.tx_packets
+            record.dtmf = "".join(call.dtmf)
+            self._close_record(record, "answered", reason, 200)
+        self._background.spawn(self.decider.release(call.facts, reason), name="release")
+
+    def _release_media(self, call: EdgeCall) -> None:
+        if call.finish():
+            self.ports.release(call.port)
+
+    def _close_record(self, record: CallRecord, outcome: str, reason: str, status: int) -> None:
+        record.outcome = outcome
+        record.reason = reason
+        record.status = status
+        record.ended_at = time.time()
+        self.history.append(record)
+        log.info("call %s %s: %s (%s)", record.call_id, outcome, reason, status)
+
+    # ------------------------------------------------------------------ media clock
+    async def _media_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        next_sweep = next_tick + WATCHDOG_EVERY
+        while True:
+            next_tick += MEDIA_TICK
+            delay = next_tick - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:  # we fell behind: do not try to catch up tick by tick
+                next_tick = loop.time()
+                await asyncio.sleep(0)
+            now = loop.time()
+            for call in list(self.calls.values()):
+                try:
+                    call.tick(now)
+                except Exception:
+                    self.stats.internal_errors += 1
+                    log.exception("media tick of call %s failed", call.call_id)
+            if now >= next_sweep:
+                next_sweep = now + WATCHDOG_EVERY
+                self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        ua = self.ua
+        if ua is None:
+            return
+        for call in list(self.calls.values()):
+            if call.server_call.state is CallState.ENDED:
+                continue
+            reason = expired(
+                now,
+                answered_at=call.answered_at,
+                last_rx=call.media.last_rx_time or call.answered_at,
+                on_hold_since=call.on_hold_since,
+                limits=self.limits,
+            )
+            if reason is not None:
+                ua.hangup(call.server_call, now, reason=reason)
+        self._process()
+
+    # ------------------------------------------------------------------ views
+    def record(self, call_id: str) -> CallRecord | None:
+        for record in reversed(self.history):
+            if record.call_id == call_id:
+                return record
+        return self._records.get(call_id)

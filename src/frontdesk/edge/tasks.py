@@ -1,0 +1,48 @@
+"""`TaskOwner`: every asyncio task the edge starts has an owner that cancels and awaits it.
+
+An exception in one call's task is logged and stays in that call; it never cancels
+siblings (which `asyncio.TaskGroup` would do) and never reaches the event loop's
+"exception was never retrieved" path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TaskOwner:
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        if self._closing:
+            coro.close()
+            raise RuntimeError(f"{self._name} is closing; no new tasks")
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("task %s of %s failed", task.get_name(), self._name, exc_info=exc)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Cancel every task and wait until all have finished."""
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,63 @@
+"""`frontdesk run`: wire one node together and run it until SIGINT/SIGTERM.
+
+Owns: the process-level set-up (logging, the event loop, signal handling) and the
+start-up banner that tells a newcomer how to place a test call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from frontdesk.calls.decision import AcceptAll
+from frontdesk.config import Settings
+from frontdesk.edge.server import EdgeServer
+
+log = logging.getLogger("frontdesk")
+
+
+def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
+    host, port = edge.sip_address or (settings.sip_host, settings.sip_port)
+    target = settings.advertised_ip
+    lines = [
+        f"frontdesk node {settings.node_id} is up",
+        f"  SIP (UDP) on {host}:{port}; RTP ports {settings.rtp_ports}",
+        f"  trusted PBX addresses: {', '.join(settings.pbx_addresses)}",
+        "  place a test call:",
+        f"    sipp -sn uac -i 127.0.0.1 -p 5070 -m 1 -s 1000 {target}:{port}",
+        f"    baresip: /dial sip:1000@{target}:{port}",
+    ]
+    if demo:
+        lines.append("  demo mode: only 127.0.0.1 and ::1 are trusted as the PBX")
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings, demo: bool = False) -> None:
+    edge = EdgeServer(settings, AcceptAll())
+    await edge.start()
+    print(_banner(settings, edge, demo), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: ending calls")
+        await edge.stop()
+
+
+def run_node(settings: Settings, demo: bool = False) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.use_uvloop:
+        try:
+            import uvloop
+        except ImportError:  # not on this platform: the stdlib loop works too
+            asyncio.run(serve(settings, demo))
+            return
+        uvloop.run(serve(settings, demo))
+    else:
+        asyncio.run(serve(settings, demo))
