@@ -51,11 +51,6 @@ class RtpProtocol(asyncio.DatagramProtocol):
 
     def __init__(self, call: EdgeCall) -> None:
         self._call = call
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._call.on_rtp(data, addr[0], addr[1])

@@ -176,7 +176,8 @@ class EdgeServer:
         if ua is None:
             return
         while ua.events:
-            events, ua.events = ua.events, []
+            events = ua.events[:]
+            ua.events.clear()
             for event in events:
                 try:
                     self._on_event(event)
@@ -185,7 +186,8 @@ class EdgeServer:
                     log.exception("handling %s failed", type(event).__name__)
         transport = self._transport
         if ua.outbox and transport is not None:
-            outbox, ua.outbox = ua.outbox, []
+            outbox = ua.outbox[:]
+            ua.outbox.clear()
             for data, address in outbox:
                 transport.sendto(data, address)
         self._arm_timer()

@@ -616,10 +616,8 @@ class UserAgent:
         return Response(status, reason or reason_for(status), Headers._trusted(tuple(items)), body)
 
     def _sender(self, address: Addr) -> Callable[[bytes], None]:
-        outbox = self.outbox
-
         def send(data: bytes) -> None:
-            outbox.append((data, address))
+            self.outbox.append((data, address))
 
         return send
 

@@ -34,7 +34,7 @@ def ua() -> UserAgent:
 
 def sent(ua: UserAgent) -> list[Response | Request]:
     out = [parse_message(data) for data, _ in ua.outbox]
-    ua.outbox.clear()
+    ua.outbox = []  # a new list, as a draining adapter may do: nothing may keep the old one
     return out
 
 

@@ -1,0 +1,101 @@
+"""sipp against a running edge: the call flows of DESIGN §2, on real UDP sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from frontdesk.edge.server import EdgeServer
+from frontdesk.sip.timers import TimerValues
+from frontdesk.testing.sipp import SippResult, run_sipp
+from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _sipp_installed() -> None:
+    require_tool("sipp", "sip-tester")
+
+
+def target(edge: EdgeServer) -> str:
+    assert edge.sip_address is not None
+    return f"127.0.0.1:{edge.sip_address[1]}"
+
+
+async def sipp(edge: EdgeServer, scenario: str | Path, **kwargs: object) -> SippResult:
+    """Run sipp in a thread so the edge keeps running in this event loop."""
+    return await asyncio.to_thread(run_sipp, scenario, target(edge), **kwargs)  # type: ignore[arg-type]
+
+
+def assert_ok(result: SippResult, calls: int = 1) -> None:
+    assert result.successful_calls == calls, (result.failed_calls, result.errors_tail, result.stdout_tail)
+    assert result.failed_calls == 0
+
+
+async def test_builtin_uac_call_is_answered_and_closed(edge: EdgeServer) -> None:
+    result = await sipp(edge, "uac", calls=3, rate=10, service="1000", timeout_s=20)
+    assert_ok(result, 3)
+    assert await wait_for(lambda: len(edge.history) == 3, 2)
+    assert {r.outcome for r in edge.history} == {"answered"}
+    assert {r.reason for r in edge.history} == {"remote-bye"}
+    assert {r.called for r in edge.history} == {"1000"}
+    assert edge.calls == {} and edge.ports.in_use == 0
+
+
+async def test_basic_scenario_with_offer_of_pcmu_pcma_and_events(edge: EdgeServer) -> None:
+    result = await sipp(edge, SIPP_DATA / "uac_basic.xml", calls=2, rate=5, service="1000", timeout_s=20)
+    assert_ok(result, 2)
+
+
+async def test_we_send_bye(edge_factory: EdgeFactory) -> None:
+    edge = await edge_factory(max_call_duration=1.0)
+    result = await sipp(edge, SIPP_DATA / "uac_remote_bye.xml", service="1000", timeout_s=20)
+    assert_ok(result)
+    assert await wait_for(lambda: len(edge.history) == 1, 2)
+    assert edge.history[0].reason == "max-duration"
+
+
+async def test_cancel_before_answer(edge_factory: EdgeFactory) -> None:
+    class SlowDecider:
+        async def decide(self, facts: object) -> object:
+            from frontdesk.calls.decision import Accept
+
+            await asyncio.sleep(2.0)
+            return Accept()
+
+        async def release(self, facts: object, reason: str) -> None:
+            return None
+
+    edge = await edge_factory(decider=SlowDecider())
+    result = await sipp(edge, SIPP_DATA / "uac_cancel.xml", service="1000", timeout_s=20)
+    assert_ok(result)
+    assert await wait_for(lambda: len(edge.history) == 1, 3)
+    assert edge.history[0].outcome == "cancelled"
+    await asyncio.sleep(2.2)  # the slow decision arrives after the CANCEL: nothing is answered
+    assert edge.calls == {} and edge.ports.in_use == 0
+
+
+async def test_missing_ack_retransmits_200_then_sends_bye(edge_factory: EdgeFactory) -> None:
+    edge = await edge_factory(timers=TimerValues(t1=0.05, t2=0.4, t4=0.5))
+    result = await sipp(edge, SIPP_DATA / "uac_no_ack.xml", service="1000", timeout_s=20)
+    assert_ok(result)
+    assert result.retransmissions >= 0
+    assert await wait_for(lambda: len(edge.history) == 1, 3)
+    assert edge.history[0].reason == "ack-timeout"
+
+
+async def test_options_keepalive(edge: EdgeServer) -> None:
+    result = await sipp(edge, SIPP_DATA / "options.xml", calls=3, rate=10, timeout_s=10)
+    assert_ok(result, 3)
+    assert edge.history == type(edge.history)([], maxlen=edge.history.maxlen)
+
+
+async def test_codec_mismatch_is_488(edge: EdgeServer) -> None:
+    result = await sipp(edge, SIPP_DATA / "uac_codec_mismatch.xml", service="1000", timeout_s=10)
+    assert_ok(result)
+    assert await wait_for(lambda: len(edge.history) == 1, 2)
+    assert edge.history[0].status == 488
+    assert edge.ports.in_use == 0
