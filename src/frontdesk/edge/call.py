@@ -84,6 +84,8 @@ class EdgeCall:
         self.port = port
         self.answered_at = now
         self.on_hold_since: float | None = None
+        self.codec = ""
+        self.ptime_ms = 0
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
         self.audio = CallAudio(media, lambda reason: on_hangup(self, reason))

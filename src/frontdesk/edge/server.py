@@ -313,6 +313,7 @@ class EdgeServer:
             )
             remote = (answer.remote_address, answer.remote_port)
             call = EdgeCall(server_call, facts, decision, media, remote, port, now, self._agent_hangup)
+            call.codec, call.ptime_ms = answer.codec, answer.ptime_ms
             if answer.on_hold:
                 call.on_hold_since = now
             host = self._rtp_bind_host(answer.remote_address)
@@ -410,6 +411,15 @@ class EdgeServer:
             record.rx_packets = call.media.rx_packets
             record.tx_packets = call.media.tx_packets
             record.dtmf = "".join(call.dtmf)
+            loop_now = self._loop.time() if self._loop is not None else 0.0
+            record.extra.update(
+                codec=call.codec,
+                ptime_ms=call.ptime_ms,
+                lost=call.media.lost,
+                rtp_rejected=call.rtp_rejected,
+                silence_s=loop_now - call.media.last_rx_time,
+                duration_s=loop_now - call.answered_at,
+            )
             self._close_record(record, "answered", reason, 200)
         self._background.spawn(self.decider.release(call.facts, reason), name="release")
 
