@@ -6,7 +6,7 @@ heavy modules are imported inside the commands so `frontdesk --help` stays fast.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -63,7 +63,7 @@ def run(
         raise typer.Exit(2) from exc
 
 
-class FirewallFormat(str, Enum):
+class FirewallFormat(StrEnum):
     nftables = "nftables"
     iptables = "iptables"
     ufw = "ufw"

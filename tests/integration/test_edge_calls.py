@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 
 from frontdesk.edge.server import EdgeServer
 from frontdesk.sip.timers import TimerValues
 from frontdesk.testing.sipp import SippResult, run_sipp
-from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,11 @@ async def sipp(edge: EdgeServer, scenario: str | Path, **kwargs: object) -> Sipp
 
 
 def assert_ok(result: SippResult, calls: int = 1) -> None:
-    assert result.successful_calls == calls, (result.failed_calls, result.errors_tail, result.stdout_tail)
+    assert result.successful_calls == calls, (
+        result.failed_calls,
+        result.errors_tail,
+        result.stdout_tail,
+    )
     assert result.failed_calls == 0
 
 
@@ -46,7 +50,9 @@ async def test_builtin_uac_call_is_answered_and_closed(edge: EdgeServer) -> None
 
 
 async def test_basic_scenario_with_offer_of_pcmu_pcma_and_events(edge: EdgeServer) -> None:
-    result = await sipp(edge, SIPP_DATA / "uac_basic.xml", calls=2, rate=5, service="1000", timeout_s=20)
+    result = await sipp(
+        edge, SIPP_DATA / "uac_basic.xml", calls=2, rate=5, service="1000", timeout_s=20
+    )
     assert_ok(result, 2)
 
 

@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.conftest import PCAPS, SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.integration.test_edge_calls import assert_ok, sipp
 
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media.rtp import RtpPacket
 from frontdesk.testing.sipp import write_rtp_pcap
-from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
-from tests.integration.test_edge_calls import assert_ok, sipp
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,9 @@ def make_pcap(tmp_path: Path, audio: bytes, codec: str, ptime: int) -> tuple[Pat
     return path, count
 
 
-@pytest.mark.parametrize(("codec", "ptime"), [("PCMU", 20), ("PCMU", 30), ("PCMA", 20), ("PCMA", 30)])
+@pytest.mark.parametrize(
+    ("codec", "ptime"), [("PCMU", 20), ("PCMU", 30), ("PCMA", 20), ("PCMA", 30)]
+)
 async def test_rtp_both_ways(
     edge: EdgeServer, tmp_path: Path, speech_raw: dict[str, bytes], codec: str, ptime: int
 ) -> None:
@@ -74,8 +76,11 @@ async def test_rtp_both_ways(
 
 async def test_rfc4733_dtmf_digit(edge: EdgeServer) -> None:
     require_tool("sipp", "sip-tester")
-    assert Path("/usr/share/sip-tester/dtmf_2833_1.pcap").exists(), "apt-get install sip-tester"
-    result = await sipp(edge, SIPP_DATA / "uac_dtmf.xml", service="1000", extra_args=["-d", "200"], timeout_s=20)
+    dtmf_pcap = PCAPS / "dtmf_2833_1.pcap"
+    assert dtmf_pcap.is_file(), "apt-get install sip-tester"
+    result = await sipp(
+        edge, SIPP_DATA / "uac_dtmf.xml", service="1000", extra_args=["-d", "200"], timeout_s=20
+    )
     assert_ok(result)
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     assert edge.history[0].dtmf == "1"  # once, despite the three redundant end packets
@@ -87,7 +92,9 @@ async def test_media_timeout_sends_bye(
     timeout = 2.0
     edge = await edge_factory(media_timeout=timeout)
     pcap, _ = make_pcap(tmp_path, speech_raw["PCMU"][:8000], "PCMU", 20)  # one second
-    result = await sipp(edge, SIPP_DATA / "uac_stop_rtp.xml", service="1000", keys={"pcap": str(pcap)}, timeout_s=20)
+    result = await sipp(
+        edge, SIPP_DATA / "uac_stop_rtp.xml", service="1000", keys={"pcap": str(pcap)}, timeout_s=20
+    )
     assert_ok(result)
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     record = edge.history[0]
@@ -101,7 +108,7 @@ async def test_call_on_hold_is_not_cut(
     edge_factory: EdgeFactory, tmp_path: Path, speech_raw: dict[str, bytes]
 ) -> None:
     edge = await edge_factory(media_timeout=1.5)
-    pcap, packets = make_pcap(tmp_path, speech_raw["PCMU"][:8000], "PCMU", 20)
+    pcap, _ = make_pcap(tmp_path, speech_raw["PCMU"][:8000], "PCMU", 20)
     result = await sipp(
         edge,
         SIPP_DATA / "uac_hold.xml",
@@ -136,7 +143,9 @@ async def test_rtp_from_strangers_never_reaches_the_call(edge: EdgeServer) -> No
     assert await wait_for(lambda: len(edge.calls) == 1, 5)
     (call,) = edge.calls.values()
     call_seen.append(call)
-    packet = bytes(RtpPacket(payload_type=0, sequence=1, timestamp=160, ssrc=0xBAD, payload=b"\xff" * 160))
+    packet = bytes(
+        RtpPacket(payload_type=0, sequence=1, timestamp=160, ssrc=0xBAD, payload=b"\xff" * 160)
+    )
     before = call.media.rx_packets
     for source in ("127.0.0.2", "127.0.0.1"):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.integration.test_edge_calls import assert_ok, sipp, target
 
 from frontdesk.testing.netns import Topology, require_netns_support
 from frontdesk.testing.sipp import run_sipp
-from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
-from tests.integration.test_edge_calls import assert_ok, sipp, target
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,9 @@ def capture(interface: str, bpf: str, path: Path, netns: str | None = None) -> I
 
 
 def packets_in(path: Path) -> list[str]:
-    out = subprocess.run(["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True, check=False
+    )
     return [line for line in out.stdout.splitlines() if line.strip()]
 
 
@@ -99,10 +101,18 @@ async def test_namespace_stranger_gets_nothing(edge_factory: EdgeFactory, tmp_pa
         pcap = tmp_path / "stranger_side.pcap"
         with capture(stranger_link.ifname(stranger), "udp", pcap, netns=stranger.name):
             strange = await asyncio.to_thread(
-                call_from, stranger.name, stranger_link.ipv4(stranger), stranger_link.ipv4(topo.root), "uac_basic.xml"
+                call_from,
+                stranger.name,
+                stranger_link.ipv4(stranger),
+                stranger_link.ipv4(topo.root),
+                "uac_basic.xml",
             )
             strange_options = await asyncio.to_thread(
-                call_from, stranger.name, stranger_link.ipv4(stranger), stranger_link.ipv4(topo.root), "options.xml"
+                call_from,
+                stranger.name,
+                stranger_link.ipv4(stranger),
+                stranger_link.ipv4(topo.root),
+                "options.xml",
             )
         friendly = await asyncio.to_thread(
             call_from, pbx.name, pbx_link.ipv4(pbx), pbx_link.ipv4(topo.root), "uac_basic.xml"
@@ -112,7 +122,9 @@ async def test_namespace_stranger_gets_nothing(edge_factory: EdgeFactory, tmp_pa
             assert result.successful_calls == 0  # type: ignore[attr-defined]
         # on the stranger's own wire: its packets went out, nothing ever came back
         lines = packets_in(pcap)
-        sent_by_stranger = [line for line in lines if f"{stranger_link.ipv4(stranger)}." in line.split(">")[0]]
+        sent_by_stranger = [
+            line for line in lines if f"{stranger_link.ipv4(stranger)}." in line.split(">")[0]
+        ]
         received = [line for line in lines if line not in sent_by_stranger]
         assert sent_by_stranger, lines
         assert received == [], received

@@ -21,10 +21,10 @@ from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
 @functools.cache
 def greeting_pcm() -> bytes:
     """The shipped greeting as 16 kHz 16-bit mono PCM (loaded once)."""
-    with resources.files("frontdesk.assets").joinpath("greeting.wav").open("rb") as raw:
-        with wave.open(raw) as wav:
-            rate = wav.getframerate()
-            frames = wav.readframes(wav.getnframes())
+    asset = resources.files("frontdesk.assets").joinpath("greeting.wav")
+    with asset.open("rb") as raw, wave.open(raw) as wav:
+        rate = wav.getframerate()
+        frames = wav.readframes(wav.getnframes())
     samples = np.frombuffer(frames, dtype="<i2")
     if rate != SAMPLE_RATE:
         samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")

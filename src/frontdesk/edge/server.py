@@ -13,6 +13,7 @@ responder/agent does, through `CallAudio`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -122,7 +123,9 @@ class EdgeServer:
         settings = self.settings
         family = socket.AF_INET6 if ":" in settings.sip_host else socket.AF_INET
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _SipProtocol(self), local_addr=(settings.sip_host, settings.sip_port), family=family
+            lambda: _SipProtocol(self),
+            local_addr=(settings.sip_host, settings.sip_port),
+            family=family,
         )
         self._transport = transport
         bound = transport.get_extra_info("sockname")
@@ -146,7 +149,7 @@ class EdgeServer:
         await self._setups.close()
         if ua is not None and grace > 0:  # let BYEs be answered or retransmitted a little
             deadline = loop.time() + grace
-            while ua._client_txs and loop.time() < deadline:
+            while ua.pending_requests and loop.time() < deadline:  # noqa: ASYNC110 (polls the core)
                 await asyncio.sleep(0.05)
         await self._call_tasks.close()
         await self._background.close()
@@ -242,7 +245,9 @@ class EdgeServer:
         loop = asyncio.get_running_loop()
         assert ua is not None
         facts = invite_facts(server_call.invite, server_call.source)
-        record = CallRecord(facts.call_id, facts.called, facts.caller, "pending", "", 0, time.time())
+        record = CallRecord(
+            facts.call_id, facts.called, facts.caller, "pending", "", 0, time.time()
+        )
         self._records[facts.call_id] = record
         # 1. what the offer allows: a call we cannot carry is refused before admission
         try:
@@ -312,18 +317,20 @@ class EdgeServer:
                 now=now,
             )
             remote = (answer.remote_address, answer.remote_port)
-            call = EdgeCall(server_call, facts, decision, media, remote, port, now, self._agent_hangup)
+            call = EdgeCall(
+                server_call, facts, decision, media, remote, port, now, self._agent_hangup
+            )
             call.codec, call.ptime_ms = answer.codec, answer.ptime_ms
             if answer.on_hold:
                 call.on_hold_since = now
             host = self._rtp_bind_host(answer.remote_address)
             try:
                 rtp, _ = await loop.create_datagram_endpoint(
-                    lambda: RtpProtocol(call), local_addr=(host, port)
+                    functools.partial(RtpProtocol, call), local_addr=(host, port)
                 )
                 call.rtp = rtp
                 rtcp, _ = await loop.create_datagram_endpoint(
-                    lambda: RtcpProtocol(call), local_addr=(host, port + 1)
+                    functools.partial(RtcpProtocol, call), local_addr=(host, port + 1)
                 )
                 call.rtcp = rtcp
             except OSError:  # taken by someone else: put it back at the end, try another
@@ -385,7 +392,9 @@ class EdgeServer:
         try:
             offer = SessionDescription.parse(body)
             self._check_media_address(offer)
-            answer = negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=call.port))
+            answer = negotiate(
+                offer, LocalMedia(address=self.settings.advertised_ip, port=call.port)
+            )
         except SdpError as exc:
             ua.reject_modify(server_call, exc.status, now)
             return

@@ -71,7 +71,9 @@ class Dialog:
             remote_cseq=int(cseq_text.split(None, 1)[0]),
         )
 
-    def build_request(self, method: str, via: str, body: bytes = b"", *extra: tuple[str, str]) -> Request:
+    def build_request(
+        self, method: str, via: str, body: bytes = b"", *extra: tuple[str, str]
+    ) -> Request:
         """An in-dialog request (§12.2.1.1) with the next local CSeq."""
         self.local_cseq += 1
         items: list[tuple[str, str]] = [

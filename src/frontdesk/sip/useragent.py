@@ -41,6 +41,7 @@ from frontdesk.sip.transaction import (
     ClientNonInviteTransaction,
     ServerInviteTransaction,
     ServerNonInviteTransaction,
+    TxState,
 )
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -158,6 +159,11 @@ class UserAgent:
         self.deadlines.advance(now)
 
     @property
+    def pending_requests(self) -> int:
+        """Requests we sent (BYE) still waiting for their final response."""
+        return len(self._client_txs)
+
+    @property
     def active_calls(self) -> int:
         return len(self._dialogs)
 
@@ -265,7 +271,7 @@ class UserAgent:
             key = (request.call_id, (headers.get("CSeq") or "").split(" ", 1)[0], top, tx_method)
         tx = self._server_txs.get(key)
         if method == "ACK":
-            if isinstance(tx, ServerInviteTransaction) and tx.final_sent and not tx.state.value == "accepted":
+            if isinstance(tx, ServerInviteTransaction) and tx.state is TxState.COMPLETED:
                 tx.on_ack(now)
             else:
                 self._on_ack(request, now)
@@ -298,7 +304,9 @@ class UserAgent:
         if refusal is not None:
             status, extra = refusal
             tx = self._new_invite_tx(key, source)
-            response = self._response(request, status, None, source, to_tag=self._token(), extra=extra)
+            response = self._response(
+                request, status, None, source, to_tag=self._token(), extra=extra
+            )
             tx.respond(response, bytes(response), now)
             self.stats.rejected_new += 1
             return
@@ -373,7 +381,9 @@ class UserAgent:
                 self._stop_ok(call)
                 if dialog.state is CallState.PENDING:  # BYE before our answer: end it all
                     call.invite_tx.respond(
-                        r := self._response(call.invite, 487, None, source, to_tag=dialog.local_tag),
+                        r := self._response(
+                            call.invite, 487, None, source, to_tag=dialog.local_tag
+                        ),
                         bytes(r),
                         now,
                     )
@@ -398,7 +408,9 @@ class UserAgent:
             tx = self._new_invite_tx(key, source)
         else:
             tx = self._new_non_invite_tx(key, source)
-        if call._modify is not None or call._ok_data is not None and call.state is CallState.ANSWERED:
+        if call._modify is not None or (
+            call._ok_data is not None and call.state is CallState.ANSWERED
+        ):
             response = self._response(request, 491, None, source, to_tag=call.dialog.local_tag)
             tx.respond(response, bytes(response), now)
             return
@@ -466,7 +478,9 @@ class UserAgent:
         call._ok_cseq = CSeq.parse(request.headers.get("CSeq") or "").seq
         call._ok_interval = self.timers.t1
         call._ok_give_up = now + self.timers.timeout_64t1
-        call._ok_timer = self.deadlines.schedule(now + self.timers.t1, lambda t: self._retransmit_ok(call, t))
+        call._ok_timer = self.deadlines.schedule(
+            now + self.timers.t1, lambda t: self._retransmit_ok(call, t)
+        )
 
     def _retransmit_ok(self, call: ServerCall, now: float) -> None:
         if call._ok_data is None or call.dialog.state is CallState.ENDED:
@@ -487,17 +501,23 @@ class UserAgent:
             call._ok_timer = None
 
     def _ok_response(self, request: Request, call: ServerCall, sdp: bytes) -> Response:
-        extra: list[tuple[str, str]] = [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
+        extra: list[tuple[str, str]] = [
+            ("Record-Route", rr) for rr in request.headers.get_all("Record-Route")
+        ]
         extra.append(("Contact", self._contact))
         extra.extend(self._capabilities())
         if sdp:
             extra.append(("Content-Type", "application/sdp"))
-        return self._response(request, 200, None, call.source, to_tag=call.dialog.local_tag, extra=extra, body=sdp)
+        return self._response(
+            request, 200, None, call.source, to_tag=call.dialog.local_tag, extra=extra, body=sdp
+        )
 
     # ---------------------------------------------------------------- plumbing
     def _send_in_dialog(self, call: ServerCall, method: str, now: float) -> None:
         branch = MAGIC_COOKIE + self._token()
-        via = f"SIP/2.0/UDP {self._contact_hostport}:{self.config.contact_port};branch={branch};rport"
+        via = (
+            f"SIP/2.0/UDP {self._contact_hostport}:{self.config.contact_port};branch={branch};rport"
+        )
         request = call.dialog.build_request(method, via, b"", ("Contact", self._contact))
         peer = call.source
 
@@ -507,17 +527,23 @@ class UserAgent:
         def done(tx: ClientNonInviteTransaction, response: Response | None) -> None:
             self._client_txs.pop(tx.key, None)
 
-        tx = ClientNonInviteTransaction(branch, bytes(request), send, self.deadlines, self.timers, done)
+        tx = ClientNonInviteTransaction(
+            branch, bytes(request), send, self.deadlines, self.timers, done
+        )
         self._client_txs[branch] = tx
         tx.start(now)
 
     def _new_invite_tx(self, key: tuple[str, ...], source: Addr) -> ServerInviteTransaction:
-        tx = ServerInviteTransaction(key, self._sender(source), self.deadlines, self.timers, self._invite_tx_done)
+        tx = ServerInviteTransaction(
+            key, self._sender(source), self.deadlines, self.timers, self._invite_tx_done
+        )
         self._server_txs[key] = tx
         return tx
 
     def _new_non_invite_tx(self, key: tuple[str, ...], source: Addr) -> ServerNonInviteTransaction:
-        tx = ServerNonInviteTransaction(key, self._sender(source), self.deadlines, self.timers, self._tx_done)
+        tx = ServerNonInviteTransaction(
+            key, self._sender(source), self.deadlines, self.timers, self._tx_done
+        )
         self._server_txs[key] = tx
         return tx
 
@@ -532,7 +558,9 @@ class UserAgent:
         self._dialogs.pop(call.dialog.key, None)
         invite = call.invite
         from_tag = call.dialog.remote_tag
-        self._pending_by_tx.pop(("loop", invite.call_id, from_tag, invite.headers.get("CSeq") or ""), None)
+        self._pending_by_tx.pop(
+            ("loop", invite.call_id, from_tag, invite.headers.get("CSeq") or ""), None
+        )
 
     def _answer_non_invite(
         self,
@@ -544,7 +572,11 @@ class UserAgent:
         extra: Iterable[tuple[str, str]] = (),
     ) -> None:
         tx = self._new_non_invite_tx(key, source)
-        to_tag = None if status == 100 else (NameAddr.parse(request.headers.get("To") or "").tag or self._token())
+        to_tag = (
+            None
+            if status == 100
+            else (NameAddr.parse(request.headers.get("To") or "").tag or self._token())
+        )
         response = self._response(request, status, None, source, to_tag=to_tag, extra=extra)
         tx.respond(response, bytes(response), now)
 
@@ -593,10 +625,8 @@ class UserAgent:
         first_via = True
         for name, value in req.items():
             if name == "Via":
-                if first_via:
-                    value = _stamp_via(value, source)
-                    first_via = False
-                items.append((name, value))
+                items.append((name, _stamp_via(value, source) if first_via else value))
+                first_via = False
         if first_via:
             raise SipParseError("no Via to answer")
         from_value = req.get("From")

@@ -23,7 +23,10 @@ from frontdesk.testing.messages import invite, request, sdp_offer
 
 PBX = ("127.0.0.1", 5070)
 T = TimerValues()
-ANSWER_SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 10000 RTP/AVP 0\r\n"
+ANSWER_SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 10000 RTP/AVP 0\r\n"
+)
 
 
 @pytest.fixture

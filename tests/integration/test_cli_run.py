@@ -1,0 +1,89 @@
+"""`frontdesk run` as a real process: demo mode answers a sipp call, SIGTERM stops it cleanly,
+and an empty allowlist refuses to start."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from frontdesk.testing.sipp import free_port, run_sipp
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.integration
+
+FRONTDESK = [sys.executable, "-m", "frontdesk"]
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    base = random.randrange(20000, 60000, 2)
+    env.update(
+        FRONTDESK_SIP_HOST="127.0.0.1",
+        FRONTDESK_SIP_PORT=str(free_port()),
+        FRONTDESK_RTP_PORTS=f"{base}-{base + 100}",
+        FRONTDESK_PUBLIC_IP="127.0.0.1",
+    )
+    env.update(extra)
+    return env
+
+
+def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
+    require_tool("sipp", "sip-tester")
+    env = node_env()
+    proc = subprocess.Popen(
+        [*FRONTDESK, "run", "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = ""
+        deadline = time.monotonic() + 20
+        while "baresip" not in banner and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner += line
+        assert "is up" in banner, banner
+        assert "127.0.0.1" in banner and "sipp" in banner
+        result = run_sipp(
+            "uac",
+            f"127.0.0.1:{env['FRONTDESK_SIP_PORT']}",
+            calls=2,
+            rate=5,
+            service="1000",
+            timeout_s=15,
+        )
+        assert result.successful_calls == 2, result.errors_tail
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0, out
+        assert "remote-bye" in out  # both calls were logged with their end reason
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_run_refuses_an_empty_allowlist() -> None:
+    done = subprocess.run(
+        [*FRONTDESK, "run"], env=node_env(), capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert "FRONTDESK_PBX_ADDRESSES is empty" in done.stderr
+
+
+def test_bad_setting_is_a_clear_error() -> None:
+    env = node_env(FRONTDESK_PBX_ADDRESSES="10.0.0.1,not-an-ip")
+    done = subprocess.run([*FRONTDESK, "run"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "'not-an-ip' is not an IP address or CIDR" in done.stderr
