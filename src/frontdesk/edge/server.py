@@ -68,6 +68,18 @@ class EdgeStats:
     media_timeouts: int = 0
 
 
+def _bound_udp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _SipProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: EdgeServer) -> None:
         self._server = server
@@ -252,7 +264,6 @@ class EdgeServer:
         # 1. what the offer allows: a call we cannot carry is refused before admission
         try:
             offer = SessionDescription.parse(server_call.invite.body)
-            negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=0))
             self._check_media_address(offer)
         except SdpError as exc:
             self._refuse(server_call, record, Reject(exc.status, f"sdp: {exc}"))
@@ -324,19 +335,26 @@ class EdgeServer:
             if answer.on_hold:
                 call.on_hold_since = now
             host = self._rtp_bind_host(answer.remote_address)
+            rtp_sock: socket.socket | None = None
             try:
-                rtp, _ = await loop.create_datagram_endpoint(
-                    functools.partial(RtpProtocol, call), local_addr=(host, port)
-                )
-                call.rtp = rtp
-                rtcp, _ = await loop.create_datagram_endpoint(
-                    functools.partial(RtcpProtocol, call), local_addr=(host, port + 1)
-                )
-                call.rtcp = rtcp
+                # bound here, not by create_datagram_endpoint(local_addr=...), which would
+                # resolve the address in the thread pool and put a thread hop in call setup
+                rtp_sock = _bound_udp(host, port)
+                rtcp_sock = _bound_udp(host, port + 1)
             except OSError:  # taken by someone else: put it back at the end, try another
+                if rtp_sock is not None:
+                    rtp_sock.close()
                 call.finish()
                 self.ports.release(port)
                 continue
+            rtp, _ = await loop.create_datagram_endpoint(
+                functools.partial(RtpProtocol, call), sock=rtp_sock
+            )
+            call.rtp = rtp
+            rtcp, _ = await loop.create_datagram_endpoint(
+                functools.partial(RtcpProtocol, call), sock=rtcp_sock
+            )
+            call.rtcp = rtcp
             server_call.dialog.extra["answer_sdp"] = answer.sdp
             return call
         raise PortsExhausted("no bindable RTP port found")

@@ -1,0 +1,337 @@
+"""The SIP edge under load, next to Kamailio's stateless 486 in the same run.
+
+    python -m bench.edge_bench [--quick]
+
+The edge runs in this process (uvloop, logging at WARNING); sipp runs as its own
+process and drives it over loopback. Figures:
+
+1. Kamailio stateless 486 (native C reference): calls/s.
+2. frontdesk 486 refusals/s (a decider that refuses every call, as admission will).
+3. Answered calls/s (INVITE → 100 → 200 → ACK → BYE → 200, no RTP) at a target rate,
+   with the failed-call count.
+4. INVITE → 200 latency p50/p99 at 200 calls/s, from tcpdump timestamps on `lo`
+   (sipp's own response-time clock moves in ~4 ms steps here).
+5. Concurrent calls with RTP both ways (sipp replays 20 ms PCMU; the edge sends
+   greeting + echo + silence): packets lost, our send-interval jitter p99 from a capture
+   of a sample of streams, memory per live call (RSS), CPU of the edge process.
+
+Prints a Markdown block for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+
+from bench import kamailio_ref
+from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
+from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, Reject
+from frontdesk.config import load_settings
+from frontdesk.edge.server import EdgeServer
+from frontdesk.testing.sipp import SippResult, free_port, percentile, run_sipp, write_rtp_pcap
+
+ROOT = Path(__file__).resolve().parents[1]
+SIPP = ROOT / "tests" / "data" / "sipp"
+
+
+class RejectAll:
+    """Refuses every call as the number limit would."""
+
+    async def decide(self, facts: InviteFacts) -> Decision:
+        return Reject(486, "number-limit", (("X-Frontdesk-Limit", "number"),))
+
+    async def release(self, facts: InviteFacts, reason: str) -> None:
+        return None
+
+
+@dataclass
+class Figure:
+    name: str
+    value: str
+    target: str
+    command: str
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def start_edge(decider: object, **overrides: object) -> EdgeServer:
+    base = random.randrange(20000, 50000, 2)
+    settings = load_settings(
+        None,
+        sip_host="127.0.0.1",
+        sip_port=free_port(),
+        pbx_addresses=["127.0.0.1"],
+        public_ip="127.0.0.1",
+        rtp_ports=f"{base}-{base + 4000}",
+        node_max_calls=2000,
+        log_level="WARNING",
+        **overrides,
+    )
+    edge = EdgeServer(settings, decider)  # type: ignore[arg-type]
+    await edge.start()
+    return edge
+
+
+def target_of(edge: EdgeServer) -> str:
+    assert edge.sip_address is not None
+    return f"127.0.0.1:{edge.sip_address[1]}"
+
+
+async def sipp(scenario: str | Path, target: str, **kwargs: object) -> SippResult:
+    return await asyncio.to_thread(run_sipp, scenario, target, **kwargs)  # type: ignore[arg-type]
+
+
+def command(result: SippResult) -> str:
+    return " ".join(result.command)
+
+
+async def bench_refusals(calls: int, rate: int) -> Figure:
+    edge = await start_edge(RejectAll())
+    try:
+        result = await sipp(
+            SIPP / "uac_busy.xml",
+            target_of(edge),
+            calls=calls,
+            rate=rate,
+            service="1000",
+            timeout_s=120,
+            extra_args=["-buff_size", "4194304"],
+        )
+    finally:
+        await edge.stop(grace=0)
+    return Figure(
+        "frontdesk 486 refusals/s",
+        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed)",
+        "≥ 2,000/s",
+        command(result),
+    )
+
+
+async def bench_answered(calls: int, rate: int) -> Figure:
+    edge = await start_edge(AcceptAll())
+    cpu0 = cpu_seconds()
+    try:
+        result = await sipp(
+            SIPP / "uac_rate.xml",
+            target_of(edge),
+            calls=calls,
+            rate=rate,
+            service="1000",
+            timeout_s=180,
+            extra_args=["-buff_size", "4194304"],
+        )
+    finally:
+        await edge.stop(grace=0)
+    cpu = cpu_seconds() - cpu0
+    return Figure(
+        f"answered calls/s (offered {rate}/s)",
+        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed; "
+        f"edge CPU {cpu / max(result.elapsed_s, 0.001) * 100:.0f}% of a core)",
+        "≥ 1,000/s, 0 failed",
+        command(result),
+    )
+
+
+async def bench_latency(calls: int, rate: int, work: Path) -> Figure:
+    edge = await start_edge(AcceptAll())
+    pcap = work / "latency.pcap"
+    assert edge.sip_address is not None
+    try:
+        with capture(f"udp port {edge.sip_address[1]}", pcap):
+            result = await sipp(
+                SIPP / "uac_rate.xml",
+                target_of(edge),
+                calls=calls,
+                rate=rate,
+                service="1000",
+                timeout_s=120,
+            )
+    finally:
+        await edge.stop(grace=0)
+    samples = sorted(invite_to_answer_ms(pcap))
+    return Figure(
+        f"INVITE→200 latency at {rate} calls/s",
+        f"p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, max {samples[-1]:.2f} ms "
+        f"({len(samples)} calls, {result.failed_calls} failed)",
+        "p50 ≤ 2 ms, p99 ≤ 10 ms",
+        command(result),
+    )
+
+
+async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
+    audio_s = 10
+    raw = work / "speech.ulaw"
+    wav = work / "speech.wav"
+    subprocess.run(
+        ["espeak-ng", "-w", str(wav), "One two three four five six seven eight nine ten. " * 2],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "sox",
+            str(wav),
+            "-t",
+            "raw",
+            "-e",
+            "mu-law",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            str(raw),
+            "pad",
+            "0",
+            str(audio_s),
+            "trim",
+            "0",
+            str(audio_s),
+        ],
+        check=True,
+    )
+    pcap_in = work / "speech.pcap"
+    packets = write_rtp_pcap(pcap_in, raw.read_bytes(), payload_type=0, ptime_ms=20)
+    edge = await start_edge(AcceptAll(), media_timeout=30.0)
+    low, _ = edge.settings.rtp_port_range
+    sample = range(low, low + 40)  # our first 20 calls' RTP (and RTCP) ports
+    rss0 = rss_kib()
+    peak = {"rss": rss0, "calls": 0}
+    cpu0 = cpu_seconds()
+    t0 = time.monotonic()
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if len(edge.calls) >= peak["calls"]:
+                peak["calls"] = len(edge.calls)
+                peak["rss"] = max(peak["rss"], rss_kib())
+
+    watcher = asyncio.create_task(watch())
+    rate = 100
+    hold_ms = (audio_s + 2) * 1000 + concurrent * 1000 // rate
+    out = work / "rtp_out.pcap"
+    try:
+        with capture(f"udp and src portrange {sample.start}-{sample.stop - 1}", out):
+            result = await sipp(
+                SIPP / "uac_pcap_pcmu_20.xml",
+                target_of(edge),
+                calls=concurrent,
+                rate=rate,
+                concurrent=concurrent,
+                service="1000",
+                keys={"pcap": str(pcap_in)},
+                extra_args=["-d", str(hold_ms), "-buff_size", "4194304"],
+                timeout_s=240,
+            )
+    finally:
+        watcher.cancel()
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds() - cpu0
+        await edge.stop(grace=0)
+    records = [r for r in edge.history if r.outcome == "answered"]
+    lost = sum(r.extra.get("lost", 0) for r in records)
+    short = sum(1 for r in records if r.rx_packets < packets)
+    intervals = send_intervals_ms(out, sample)
+    jitter = sorted(abs(i - 20.0) for i in intervals)
+    per_call = (peak["rss"] - rss0) / max(peak["calls"], 1)
+    cmd = command(result)
+    return [
+        Figure(
+            f"{concurrent} concurrent calls with RTP both ways",
+            f"peak {peak['calls']} live; {result.successful_calls} ok, {result.failed_calls} failed; "
+            f"{lost} packets lost in jitter buffers, {short} calls received fewer than the {packets} sent; "
+            f"edge CPU {cpu / elapsed * 100:.0f}% of a core",
+            "≥ 500 concurrent, 0 lost",
+            cmd,
+        ),
+        Figure(
+            "our RTP send-interval jitter |Δt − 20 ms|",
+            f"p50 {percentile(jitter, 50):.3f} ms, p99 {percentile(jitter, 99):.3f} ms, "
+            f"max {jitter[-1]:.2f} ms ({len(intervals)} intervals, {len(sample) // 2} streams)"
+            if jitter
+            else "no packets captured",
+            "p99 ≤ 2 ms",
+            cmd,
+        ),
+        Figure(
+            "memory per live call",
+            f"{per_call:.0f} KiB (RSS growth / peak live calls)",
+            "report",
+            cmd,
+        ),
+    ]
+
+
+def bench_kamailio(calls: int, rate: int) -> Figure:
+    with kamailio_ref.kamailio_486() as ref:
+        result = kamailio_ref.measure(ref, calls=calls, rate=rate)
+    return Figure(
+        "Kamailio stateless 486 (reference)",
+        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed)",
+        "reference",
+        command(result),
+    )
+
+
+async def main_async(quick: bool) -> list[Figure]:
+    scale = 0.2 if quick else 1.0
+    figures = [bench_kamailio(int(40_000 * scale), 20_000)]
+    with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
+        work = Path(tmp)
+        figures.append(await bench_refusals(int(20_000 * scale), 10_000))
+        figures.append(await bench_answered(int(10_000 * scale), 1_000))
+        figures.append(await bench_answered(int(15_000 * scale), 1_500))
+        figures.append(await bench_latency(int(2_000 * scale), 200, work))
+        figures.extend(await bench_concurrent(100 if quick else 500, work))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M")
+    figures = uvloop.run(main_async(args.quick))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"\n### SIP edge — {started}, {cpu}, {statistics.mode([2])} cores, Python {platform.python_version()}"
+    )
+    print("Command: `python -m bench.edge_bench" + (" --quick" if args.quick else "") + "`\n")
+    print("| figure | measured | target |")
+    print("|---|---|---|")
+    for figure in figures:
+        print(f"| {figure.name} | {figure.value} | {figure.target} |")
+    print("\nsipp commands:")
+    for figure in figures:
+        print(f"- {figure.name}: `{figure.command}`")
+
+
+if __name__ == "__main__":
+    main()
