@@ -7,24 +7,32 @@ never a bare ValueError) so the caller knows to answer 400.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from frontdesk.errors import SipParseError
 
 Params = tuple[tuple[str, str | None], ...]
 
+# RFC 3261 §25.1 token, plus the URI param-unreserved characters ("[]/:&$") that a URI
+# parameter name may also use. A comma or a space is never part of a parameter name.
+_PARAM_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$]+")
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+
 
 def parse_params(text: str) -> Params:
     """`;a=1;b;c="x;y"` → (("a", "1"), ("b", None), ("c", '"x;y"')). Names are lowercased."""
     params: list[tuple[str, str | None]] = []
-    for part in _split_outside_quotes(text, ";"):
-        part = part.strip()
+    for raw in _split_outside_quotes(text, ";"):
+        part = raw.strip()
         if not part:
             continue
         name, sep, value = part.partition("=")
         name = name.strip().lower()
         if not name:
             raise SipParseError(f"empty parameter name in {text!r}")
+        if _PARAM_NAME.fullmatch(name) is None:
+            raise SipParseError(f"bad parameter name {name!r} in {text!r}")
         params.append((name, value.strip() if sep else None))
     return tuple(params)
 
@@ -89,14 +97,19 @@ class SipUri:
             number, _, params = rest.partition(";")
             return cls(scheme="tel", user=number, host="", params=parse_params(params))
         if scheme not in ("sip", "sips"):
-            raise SipParseError(f"unsupported URI scheme in {text!r}", 416, "Unsupported URI Scheme")
-        rest, _, headers = rest.partition("?")
+            raise SipParseError(
+                f"unsupported URI scheme in {text!r}", 416, "Unsupported URI Scheme"
+            )
+        # userinfo first: the user part may itself hold "?" and ";" (RFC 3261 §25.1
+        # user-unreserved; RFC 4475 §3.1.1.2 intmeth), while "@" never appears unescaped
+        # after it
         user: str | None = None
         password: str | None = None
         if "@" in rest:
             userinfo, _, rest = rest.rpartition("@")
             user, pw_sep, pw = userinfo.partition(":")
             password = pw if pw_sep else None
+        rest, _, headers = rest.partition("?")
         hostport, _, params_text = rest.partition(";")
         host, port = split_hostport(hostport)
         return cls(scheme, user, host, port, parse_params(params_text), headers, password)
@@ -166,16 +179,27 @@ class NameAddr:
             if gt < 0:
                 raise SipParseError(f"unterminated <...> in {text!r}")
             display = text[:lt].strip()
-            uri = text[lt + 1 : gt].strip()
+            uri = text[lt + 1 : gt]
             params = parse_params(text[gt + 1 :])
             if not uri:
                 raise SipParseError(f"empty URI in {text!r}")
+            if uri != uri.strip():  # RFC 4475 §3.1.2.14 badaspec: no LWS inside <>
+                raise SipParseError(f"whitespace inside <...> in {text!r}")
+            if ":" not in uri:
+                raise SipParseError(f"URI without a scheme in {text!r}")
+            if display and not _valid_display(display):
+                raise SipParseError(f"bad display name in {text!r}")
             return cls(uri=uri, display=display, params=params, bracketed=True)
         # addr-spec form: parameters after the URI belong to the header (RFC 3261 §20)
         uri, _, params_text = text.partition(";")
-        if not uri or " " in uri.strip():
+        uri = uri.strip()
+        if not uri or ":" not in uri or any(c.isspace() for c in uri):
             raise SipParseError(f"bad name-addr {text!r}")
-        return cls(uri=uri.strip(), params=parse_params(params_text), bracketed=False)
+        if "?" in uri or "," in uri:
+            # §20.10: a URI with a comma, question mark or semicolon needs <>
+            # (RFC 4475 §3.1.2.13 regbadct)
+            raise SipParseError(f"URI with ? or , must be enclosed in <> in {text!r}")
+        return cls(uri=uri, params=parse_params(params_text), bracketed=False)
 
     def __str__(self) -> str:
         if not self.bracketed and not self.display:
@@ -188,8 +212,27 @@ class NameAddr:
         return param(self.params, "tag")
 
     def with_tag(self, tag: str) -> NameAddr:
-        params = tuple(p for p in self.params if p[0] != "tag") + (("tag", tag),)
+        params = (*(p for p in self.params if p[0] != "tag"), ("tag", tag))
         return NameAddr(self.uri, self.display, params, True)
+
+
+def _valid_display(display: str) -> bool:
+    """A quoted-string, or tokens separated by whitespace (RFC 3261 §25.1 display-name).
+
+    RFC 4475 §3.1.2.15 (baddn): `Bell, Alexander <sip:...>` is not a display name.
+    """
+    if display.startswith('"'):
+        escaped = False
+        for index in range(1, len(display)):
+            char = display[index]
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                return index == len(display) - 1
+        return False
+    return all(_TOKEN.fullmatch(word) is not None for word in display.split())
 
 
 def _find_unquoted(text: str, char: str) -> int:

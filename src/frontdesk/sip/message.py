@@ -54,9 +54,12 @@ _KNOWN_NAMES = (
     "Request-Disposition", "Require", "Retry-After", "Route", "RSeq", "Server",
     "Session-Expires", "Subject", "Subscription-State", "Supported", "Timestamp", "To",
     "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
-)
+)  # fmt: skip
 _CANONICAL: dict[str, str] = {name.lower(): name for name in _KNOWN_NAMES}
 _CANONICAL.update(COMPACT_FORMS)
+#: Names that canonical_name() returns for every spelling; other names are kept as
+#: received, so looking them up has to compare case-insensitively (RFC 3261 §7.3.5).
+_KNOWN_CANONICAL = frozenset(_CANONICAL.values())
 
 #: Headers whose value is a comma-separated list (RFC 3261 §7.3.1) and may be split.
 #: Others (notably Date, WWW-Authenticate, Authorization) contain commas of their own.
@@ -66,7 +69,7 @@ LIST_HEADERS = frozenset(
         "Content-Encoding", "Content-Language", "In-Reply-To", "Proxy-Require",
         "Record-Route", "Require", "Route", "Supported", "Unsupported", "Via", "Warning",
     }
-)
+)  # fmt: skip
 
 
 def canonical_name(name: str) -> str:
@@ -130,17 +133,25 @@ class Headers:
         return headers
 
     def get(self, name: str) -> str | None:
-        """The value of the first line named `name`, or None."""
+        """The value of the first line named `name` (any case, compact or long), or None."""
         name = canonical_name(name)
         for key, value in self._items:
             if key == name:
                 return value
+        if name not in _KNOWN_CANONICAL:
+            lowered = name.lower()
+            for key, value in self._items:
+                if key.lower() == lowered:
+                    return value
         return None
 
     def get_all(self, name: str) -> list[str]:
         """The values of every line named `name`, in order (not comma-split)."""
         name = canonical_name(name)
-        return [value for key, value in self._items if key == name]
+        if name in _KNOWN_CANONICAL:
+            return [value for key, value in self._items if key == name]
+        lowered = name.lower()
+        return [value for key, value in self._items if key.lower() == lowered]
 
     def values(self, name: str) -> list[str]:
         """Every element of a list header across all its lines, comma-split, in order."""
@@ -189,7 +200,7 @@ class Headers:
         out: list[tuple[str, str]] = []
         placed = False
         for key, old in self._items:
-            if key == name:
+            if _same_name(key, name):
                 if not placed:
                     out.append((key, value))
                     placed = True
@@ -201,7 +212,16 @@ class Headers:
 
     def without(self, name: str) -> Headers:
         name = canonical_name(name)
-        return Headers._trusted(tuple(item for item in self._items if item[0] != name))
+        return Headers._trusted(
+            tuple(item for item in self._items if not _same_name(item[0], name))
+        )
+
+
+def _same_name(key: str, canonical: str) -> bool:
+    """Whether a stored name `key` is the header `canonical` (a canonical_name() result)."""
+    if key == canonical:
+        return True
+    return canonical not in _KNOWN_CANONICAL and key.lower() == canonical.lower()
 
 
 def _serialise(start_line: str, headers: Headers, body: bytes) -> bytes:
