@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import random
 import resource
-import statistics
 import subprocess
 import tempfile
 import time
@@ -102,6 +102,11 @@ async def sipp(scenario: str | Path, target: str, **kwargs: object) -> SippResul
     return await asyncio.to_thread(run_sipp, scenario, target, **kwargs)  # type: ignore[arg-type]
 
 
+def rate_and_outcome(result: SippResult) -> str:
+    ok, failed = result.successful_calls, result.failed_calls
+    return f"{result.calls_per_second:,.0f}/s ({ok} ok, {failed} failed"
+
+
 def command(result: SippResult) -> str:
     return " ".join(result.command)
 
@@ -122,7 +127,7 @@ async def bench_refusals(calls: int, rate: int) -> Figure:
         await edge.stop(grace=0)
     return Figure(
         "frontdesk 486 refusals/s",
-        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed)",
+        rate_and_outcome(result) + ")",
         "≥ 2,000/s",
         command(result),
     )
@@ -146,7 +151,7 @@ async def bench_answered(calls: int, rate: int) -> Figure:
     cpu = cpu_seconds() - cpu0
     return Figure(
         f"answered calls/s (offered {rate}/s)",
-        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed; "
+        rate_and_outcome(result) + "; "
         f"edge CPU {cpu / max(result.elapsed_s, 0.001) * 100:.0f}% of a core)",
         "≥ 1,000/s, 0 failed",
         command(result),
@@ -172,43 +177,27 @@ async def bench_latency(calls: int, rate: int, work: Path) -> Figure:
     samples = sorted(invite_to_answer_ms(pcap))
     return Figure(
         f"INVITE→200 latency at {rate} calls/s",
-        f"p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, max {samples[-1]:.2f} ms "
+        f"p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, "
+        f"max {samples[-1]:.2f} ms "
         f"({len(samples)} calls, {result.failed_calls} failed)",
         "p50 ≤ 2 ms, p99 ≤ 10 ms",
         command(result),
     )
 
 
+def make_speech(raw: Path, seconds: int) -> None:
+    """`seconds` of spoken digits as raw 8 kHz mu-law (espeak-ng, sox)."""
+    wav = raw.with_suffix(".wav")
+    text = "One two three four five six seven eight nine ten. " * 2
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True)
+    sox = ["sox", str(wav), "-t", "raw", "-e", "mu-law", "-r", "8000", "-c", "1", str(raw)]
+    subprocess.run([*sox, "pad", "0", str(seconds), "trim", "0", str(seconds)], check=True)
+
+
 async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     audio_s = 10
     raw = work / "speech.ulaw"
-    wav = work / "speech.wav"
-    subprocess.run(
-        ["espeak-ng", "-w", str(wav), "One two three four five six seven eight nine ten. " * 2],
-        check=True,
-    )
-    subprocess.run(
-        [
-            "sox",
-            str(wav),
-            "-t",
-            "raw",
-            "-e",
-            "mu-law",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            str(raw),
-            "pad",
-            "0",
-            str(audio_s),
-            "trim",
-            "0",
-            str(audio_s),
-        ],
-        check=True,
-    )
+    make_speech(raw, audio_s)
     pcap_in = work / "speech.pcap"
     packets = write_rtp_pcap(pcap_in, raw.read_bytes(), payload_type=0, ptime_ms=20)
     edge = await start_edge(AcceptAll(), media_timeout=30.0)
@@ -258,8 +247,9 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     return [
         Figure(
             f"{concurrent} concurrent calls with RTP both ways",
-            f"peak {peak['calls']} live; {result.successful_calls} ok, {result.failed_calls} failed; "
-            f"{lost} packets lost in jitter buffers, {short} calls received fewer than the {packets} sent; "
+            f"peak {peak['calls']} live; {result.successful_calls} ok, "
+            f"{result.failed_calls} failed; {lost} packets lost in jitter buffers, "
+            f"{short} calls received fewer than the {packets} sent; "
             f"edge CPU {cpu / elapsed * 100:.0f}% of a core",
             "≥ 500 concurrent, 0 lost",
             cmd,
@@ -287,7 +277,7 @@ def bench_kamailio(calls: int, rate: int) -> Figure:
         result = kamailio_ref.measure(ref, calls=calls, rate=rate)
     return Figure(
         "Kamailio stateless 486 (reference)",
-        f"{result.calls_per_second:,.0f}/s ({result.successful_calls} ok, {result.failed_calls} failed)",
+        rate_and_outcome(result) + ")",
         "reference",
         command(result),
     )
@@ -321,7 +311,8 @@ def main() -> None:
         platform.processor(),
     )
     print(
-        f"\n### SIP edge — {started}, {cpu}, {statistics.mode([2])} cores, Python {platform.python_version()}"
+        f"\n### SIP edge — {started}, {cpu}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
     )
     print("Command: `python -m bench.edge_bench" + (" --quick" if args.quick else "") + "`\n")
     print("| figure | measured | target |")
