@@ -1,0 +1,1 @@
+"""Unit tests of `frontdesk.media` (a package so its helpers import relatively)."""
