@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import platform
-import random
 import resource
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
 from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, Reject
 from frontdesk.config import load_settings
 from frontdesk.edge.server import EdgeServer
+from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import SippResult, free_port, percentile, run_sipp, write_rtp_pcap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,14 +76,14 @@ def cpu_seconds() -> float:
 
 
 async def start_edge(decider: object, **overrides: object) -> EdgeServer:
-    base = random.randrange(20000, 50000, 2)
+    sip_port = free_port()
     settings = load_settings(
         None,
         sip_host="127.0.0.1",
-        sip_port=free_port(),
+        sip_port=sip_port,
         pbx_addresses=["127.0.0.1"],
         public_ip="127.0.0.1",
-        rtp_ports=f"{base}-{base + 4000}",
+        rtp_ports=rtp_range_avoiding(sip_port, 4000),
         node_max_calls=2000,
         log_level="WARNING",
         **overrides,

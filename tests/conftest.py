@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from frontdesk.calls.decision import AcceptAll, CallDecider
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer, Responder
 from frontdesk.sip.timers import TimerValues
+from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,13 +31,13 @@ def require_tool(name: str, package: str) -> None:
 
 
 def edge_settings(**overrides: Any) -> Settings:
-    base = random.randrange(20000, 60000, 2)
+    sip_port = int(overrides.pop("sip_port", free_port()))
     values: dict[str, Any] = {
         "sip_host": "127.0.0.1",
-        "sip_port": free_port(),
+        "sip_port": sip_port,
         "pbx_addresses": ["127.0.0.1"],
         "public_ip": "127.0.0.1",
-        "rtp_ports": f"{base}-{base + 400}",
+        "rtp_ports": rtp_range_avoiding(sip_port),
         "media_timeout": 12.0,
         "use_uvloop": False,
     }

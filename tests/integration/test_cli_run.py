@@ -4,7 +4,6 @@ and an empty allowlist refuses to start."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -12,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from frontdesk.testing.sipp import free_port, run_sipp
 from tests.conftest import require_tool
+
+from frontdesk.testing.messages import rtp_range_avoiding
+from frontdesk.testing.sipp import free_port, run_sipp
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +23,11 @@ FRONTDESK = [sys.executable, "-m", "frontdesk"]
 
 def node_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-    base = random.randrange(20000, 60000, 2)
+    sip_port = free_port()
     env.update(
         FRONTDESK_SIP_HOST="127.0.0.1",
-        FRONTDESK_SIP_PORT=str(free_port()),
-        FRONTDESK_RTP_PORTS=f"{base}-{base + 100}",
+        FRONTDESK_SIP_PORT=str(sip_port),
+        FRONTDESK_RTP_PORTS=rtp_range_avoiding(sip_port, 100),
         FRONTDESK_PUBLIC_IP="127.0.0.1",
     )
     env.update(extra)
@@ -76,7 +76,7 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 def test_run_refuses_an_empty_allowlist() -> None:
     done = subprocess.run(
-        [*FRONTDESK, "run"], env=node_env(), capture_output=True, text=True, timeout=30
+        [*FRONTDESK, "run"], env=node_env(), capture_output=True, text=True, timeout=30, check=False
     )
     assert done.returncode == 2
     assert "FRONTDESK_PBX_ADDRESSES is empty" in done.stderr
@@ -84,6 +84,8 @@ def test_run_refuses_an_empty_allowlist() -> None:
 
 def test_bad_setting_is_a_clear_error() -> None:
     env = node_env(FRONTDESK_PBX_ADDRESSES="10.0.0.1,not-an-ip")
-    done = subprocess.run([*FRONTDESK, "run"], env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [*FRONTDESK, "run"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 2
     assert "'not-an-ip' is not an IP address or CIDR" in done.stderr

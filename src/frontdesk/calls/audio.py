@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from frontdesk.media.prompt import Prompt
+
 SAMPLE_RATE = 16000
 FRAME_MS = 20
 _MAX_QUEUED_FRAMES = 50  # one second of caller audio
@@ -23,6 +25,7 @@ class AudioSink(Protocol):
     """What the media engine offers for the outbound direction."""
 
     def push_audio(self, pcm16k: bytes) -> None: ...
+    def play_prompt(self, prompt: Prompt) -> None: ...
     def clear_audio(self) -> None: ...
     @property
     def pending_audio_ms(self) -> float: ...
@@ -78,6 +81,11 @@ class CallAudio:
     def play(self, pcm16k: bytes) -> None:
         if not self.closed:
             self._sink.push_audio(pcm16k)
+
+    def play_prompt(self, prompt: Prompt) -> None:
+        """Play audio prepared once for many calls (see `frontdesk.media.prompt`)."""
+        if not self.closed:
+            self._sink.play_prompt(prompt)
 
     def clear(self) -> None:
         if not self.closed:

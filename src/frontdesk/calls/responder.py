@@ -16,6 +16,13 @@ import numpy as np
 import soxr
 
 from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
+from frontdesk.media.prompt import Prompt
+
+
+@functools.cache
+def greeting_prompt() -> Prompt:
+    """The shipped greeting, prepared once per process for every call to play."""
+    return Prompt(greeting_pcm())
 
 
 @functools.cache
@@ -31,9 +38,9 @@ def greeting_pcm() -> bytes:
     return np.asarray(samples, dtype="<i2").tobytes()
 
 
-async def run_echo_responder(audio: CallAudio, greeting: bytes) -> None:
+async def run_echo_responder(audio: CallAudio, greeting: Prompt) -> None:
     """Greeting first; then every caller frame is played back."""
-    audio.play(greeting)
+    audio.play_prompt(greeting)
     async for frame in audio.frames():
         if audio.queued_ms > 100:  # still greeting: do not mix the caller in
             continue

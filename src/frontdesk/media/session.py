@@ -34,6 +34,7 @@ from frontdesk.errors import MediaError, RtpParseError
 from frontdesk.media import g711
 from frontdesk.media.dtmf import DtmfDigit, DtmfReceiver
 from frontdesk.media.jitter import JitterBuffer, JitterStats, Missing
+from frontdesk.media.prompt import Prompt
 from frontdesk.media.resample import Resampler
 from frontdesk.media.rtcp import parse_compound
 from frontdesk.media.rtp import RtpPacket, RtpSequencer, is_rtcp
@@ -59,6 +60,8 @@ class MediaSession:
         "_max_catch_up",
         "_next_k",
         "_payload_type",
+        "_prompt",
+        "_prompt_pos",
         "_ptime",
         "_rx_resampler",
         "_samples",
@@ -109,13 +112,16 @@ class MediaSession:
         self._start = now
         self._next_k = 0
         self._sequencer = RtpSequencer(payload_type, ssrc=ssrc)
-        self._tx_resampler = Resampler(AGENT_RATE, g711.CLOCK_RATE)
+        # resamplers are made on first use: a call that only hears a prompt needs neither
+        self._tx_resampler: Resampler | None = None
         self._tx_input = bytearray()  # agent speech at 16 kHz, not resampled yet
         self._tx_queue = bytearray()  # at 8 kHz, s16le, sent from _tx_pos on
         self._tx_pos = 0
         self._talking = False
         self._marker_pending = True
-        self._rx_resampler = Resampler(g711.CLOCK_RATE, AGENT_RATE)
+        self._rx_resampler: Resampler | None = None
+        self._prompt: tuple[bytes, ...] = ()  # ready payloads, played before queued speech
+        self._prompt_pos = 0
         self._jitter = JitterBuffer(
             clock_rate=g711.CLOCK_RATE, ptime_ms=ptime_ms, depth_ms=jitter_depth_ms
         )
@@ -200,6 +206,10 @@ class MediaSession:
         frames: list[bytes] = []
         pop = self._jitter.pop
         codec = self._codec
+        if self._rx_resampler is None:
+            if not len(self._jitter):
+                return frames
+            self._rx_resampler = Resampler(g711.CLOCK_RATE, AGENT_RATE)
         process = self._rx_resampler.process
         while (item := pop(now)) is not None:
             if isinstance(item, Missing):
@@ -219,18 +229,35 @@ class MediaSession:
         """
         self._tx_input += pcm16k
 
+    def play_prompt(self, prompt: Prompt) -> None:
+        """Queue a prepared prompt; it plays before any speech queued with push_audio."""
+        payloads = prompt.payloads(self._codec, round(self._ptime * 1000))
+        if self._prompt_pos < len(self._prompt):
+            self._prompt = self._prompt[self._prompt_pos :] + payloads
+        else:
+            self._prompt = payloads
+        self._prompt_pos = 0
+
     def clear_audio(self) -> None:
         """Drop all queued speech at once (barge-in); the next packet is silence."""
+        self._prompt = ()
+        self._prompt_pos = 0
         self._tx_input.clear()
         self._tx_queue.clear()
         self._tx_pos = 0
-        self._tx_resampler.reset()
+        if self._tx_resampler is not None:
+            self._tx_resampler.reset()
 
     @property
     def pending_audio_ms(self) -> float:
         """Queued speech not yet sent, in milliseconds."""
         queued = len(self._tx_queue) - self._tx_pos
-        return queued / (2 * g711.CLOCK_RATE / 1000) + len(self._tx_input) / (2 * AGENT_RATE / 1000)
+        prompt_ms = (len(self._prompt) - self._prompt_pos) * self._ptime * 1000
+        return (
+            prompt_ms
+            + queued / (2 * g711.CLOCK_RATE / 1000)
+            + len(self._tx_input) / (2 * AGENT_RATE / 1000)
+        )
 
     @property
     def ssrc(self) -> int:
@@ -261,6 +288,8 @@ class MediaSession:
     def _refill(self) -> None:
         """Resample the next batch of agent speech onto the 8 kHz send queue."""
         pending = self._tx_input
+        if self._tx_resampler is None:
+            self._tx_resampler = Resampler(AGENT_RATE, g711.CLOCK_RATE)
         if len(pending) <= _RESAMPLE_BATCH:
             self._tx_queue += self._tx_resampler.process(bytes(pending))
             pending.clear()
@@ -269,6 +298,13 @@ class MediaSession:
             del pending[:_RESAMPLE_BATCH]
 
     def _next_packet(self) -> bytes:
+        if self._prompt_pos < len(self._prompt):
+            payload = self._prompt[self._prompt_pos]
+            self._prompt_pos += 1
+            marker = self._marker_pending or not self._talking
+            self._talking = True
+            self._marker_pending = False
+            return self._packet(payload, marker)
         queue = self._tx_queue
         if len(queue) - self._tx_pos < self._frame_bytes and self._tx_input:
             self._refill()
@@ -297,6 +333,9 @@ class MediaSession:
             payload = self._silence
             self._talking = False
         self._marker_pending = False
+        return self._packet(payload, marker)
+
+    def _packet(self, payload: bytes, marker: bool) -> bytes:
         packet = self._sequencer.next_packet(payload, self._samples, marker=marker)
         self.tx_packets += 1
         self.tx_bytes += len(packet)

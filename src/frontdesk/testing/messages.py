@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 SDP_OFFER = (
     "v=0\r\n"
     "o=pbx 1 1 IN IP4 {ip}\r\n"
@@ -59,3 +61,11 @@ def request(
 def invite(**kwargs: object) -> bytes:
     kwargs.setdefault("body", sdp_offer())
     return request("INVITE", **kwargs)  # type: ignore[arg-type]
+
+
+def rtp_range_avoiding(port: int, size: int = 400) -> str:
+    """A random even RTP port range of `size` ports in 20000-60000 that excludes `port`."""
+    while True:
+        base = random.randrange(20000, 60000 - size, 2)  # noqa: S311 (not a secret)
+        if not base <= port <= base + size:
+            return f"{base}-{base + size}"
