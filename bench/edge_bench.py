@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import resource
@@ -206,6 +207,7 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     rss0 = rss_kib()
     peak = {"rss": rss0, "calls": 0}
     cpu0 = cpu_seconds()
+    switches0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
     t0 = time.monotonic()
 
     async def watch() -> None:
@@ -215,6 +217,16 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
                 peak["calls"] = len(edge.calls)
                 peak["rss"] = max(peak["rss"], rss_kib())
 
+    gc_pauses: list[float] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
     watcher = asyncio.create_task(watch())
     rate = 100
     hold_ms = (audio_s + 2) * 1000 + concurrent * 1000 // rate
@@ -234,8 +246,10 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
             )
     finally:
         watcher.cancel()
+        gc.callbacks.remove(on_gc)
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds() - cpu0
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches0
         await edge.stop(grace=0)
     records = [r for r in edge.history if r.outcome == "answered"]
     lost = sum(r.extra.get("lost", 0) for r in records)
@@ -243,6 +257,8 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     intervals = send_intervals_ms(out, sample)
     jitter = sorted(abs(i - 20.0) for i in intervals)
     per_call = (peak["rss"] - rss0) / max(peak["calls"], 1)
+    late = sorted(edge.tick_late_ms)
+    work = sorted(edge.tick_work_ms)
     cmd = command(result)
     return [
         Figure(
@@ -261,6 +277,15 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
             if jitter
             else "no packets captured",
             "p99 ≤ 2 ms",
+            cmd,
+        ),
+        Figure(
+            "media clock (10 ms ticks, whole run)",
+            f"start lateness p50 {percentile(late, 50):.2f} ms, p99 {percentile(late, 99):.2f} ms, "
+            f"max {late[-1]:.1f} ms; tick work p99 {percentile(work, 99):.2f} ms; "
+            f"{len(gc_pauses)} full GC pauses, longest {max(gc_pauses, default=0):.1f} ms; "
+            f"{switches / elapsed:.0f} involuntary context switches/s",
+            "(diagnostic)",
             cmd,
         ),
         Figure(
@@ -288,11 +313,13 @@ async def main_async(quick: bool) -> list[Figure]:
     figures = [bench_kamailio(int(40_000 * scale), 20_000)]
     with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
         work = Path(tmp)
+        # first, so the memory figure is RSS growth of a fresh process
+        concurrent = await bench_concurrent(100 if quick else 500, work)
         figures.append(await bench_refusals(int(20_000 * scale), 10_000))
         figures.append(await bench_answered(int(10_000 * scale), 1_000))
         figures.append(await bench_answered(int(15_000 * scale), 1_500))
         figures.append(await bench_latency(int(2_000 * scale), 200, work))
-        figures.extend(await bench_concurrent(100 if quick else 500, work))
+        figures.extend(concurrent)
     return figures
 
 

@@ -105,3 +105,40 @@ async def test_codec_mismatch_is_488(edge: EdgeServer) -> None:
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     assert edge.history[0].status == 488
     assert edge.ports.in_use == 0
+
+
+async def test_rtp_port_exhaustion_is_503(edge_factory: EdgeFactory) -> None:
+    """One even port in the range: the second simultaneous call gets 503 + Retry-After."""
+    import socket
+
+    from frontdesk.sip.message import Response
+    from frontdesk.sip.parser import parse_message
+    from frontdesk.testing.messages import invite, sdp_offer
+
+    edge = await edge_factory(rtp_ports="31000-31001", retry_after=7)
+    assert edge.ports.capacity == 1
+    assert edge.sip_address is not None
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        statuses: dict[str, list[Response]] = {"a": [], "b": []}
+        for call_id in statuses:
+            data = invite(call_id=call_id, branch=f"z9hG4bK-{call_id}", port=port, body=sdp_offer())
+            await loop.sock_sendto(sock, data, edge.sip_address)
+            await asyncio.sleep(0.2)
+        deadline = loop.time() + 3
+        while loop.time() < deadline and not (statuses["b"] and statuses["b"][-1].status >= 200):
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 0.5)
+            except TimeoutError:
+                continue
+            message = parse_message(data)
+            if isinstance(message, Response):
+                statuses[message.call_id].append(message)
+    assert [r.status for r in statuses["a"]][:2] == [100, 200]
+    refused = statuses["b"][-1]
+    assert refused.status == 503
+    assert refused.headers.get("Retry-After") == "7"
+    assert edge.history[-1].reason == "rtp-ports-exhausted"

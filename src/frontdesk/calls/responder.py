@@ -19,6 +19,9 @@ from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
 from frontdesk.media.prompt import Prompt
 
 
+_MAX_ECHO_BACKLOG_MS = 20
+
+
 @functools.cache
 def greeting_prompt() -> Prompt:
     """The shipped greeting, prepared once per process for every call to play."""
@@ -42,6 +45,8 @@ async def run_echo_responder(audio: CallAudio, greeting: Prompt) -> None:
     """Greeting first; then every caller frame is played back."""
     audio.play_prompt(greeting)
     async for frame in audio.frames():
-        if audio.queued_ms > 100:  # still greeting: do not mix the caller in
+        # While the greeting plays, caller audio is not mixed in; afterwards at most one
+        # frame waits, so no backlog builds up (a 100 ms one did: echo came back 160 ms late).
+        if audio.queued_ms > _MAX_ECHO_BACKLOG_MS:
             continue
         audio.play(frame)

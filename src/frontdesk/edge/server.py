@@ -16,6 +16,7 @@ import asyncio
 import functools
 import gc
 import logging
+import math
 import socket
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from typing import Any
 
 from frontdesk.calls.audio import CallAudio
 from frontdesk.calls.decision import Accept, CallDecider, InviteFacts, Reject, invite_facts
+from frontdesk.calls.media_schedule import SlotSchedule
 from frontdesk.calls.responder import greeting_prompt, run_echo_responder
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.calls.watchdog import WatchdogLimits, expired
@@ -127,6 +129,10 @@ class EdgeServer:
         self._call_tasks = TaskOwner("call responders")
         self._background = TaskOwner("edge background")
         self._records: dict[str, CallRecord] = {}
+        self._media_due: SlotSchedule[EdgeCall] = SlotSchedule(MEDIA_TICK)
+        # how late each media tick started and how long it worked (the last ~10 minutes)
+        self.tick_late_ms: deque[float] = deque(maxlen=60_000)
+        self.tick_work_ms: deque[float] = deque(maxlen=60_000)
         self._draining = False
 
     # ------------------------------------------------------------------ life cycle
@@ -306,6 +312,7 @@ class EdgeServer:
             return
         call.answered_at = now
         self.calls[facts.call_id] = call
+        self._media_due.add(call, call.media.next_deadline())
         server_call.app = call
         record.outcome = "answered"
         record.status = 200
@@ -474,8 +481,9 @@ class EdgeServer:
     # ------------------------------------------------------------------ media clock
     async def _media_clock(self) -> None:
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        next_tick = math.ceil(loop.time() / MEDIA_TICK) * MEDIA_TICK  # on the slot grid
         next_sweep = next_tick + WATCHDOG_EVERY
+        due = self._media_due
         while True:
             next_tick += MEDIA_TICK
             delay = next_tick - loop.time()
@@ -485,12 +493,18 @@ class EdgeServer:
                 next_tick = loop.time()
                 await asyncio.sleep(0)
             now = loop.time()
-            for call in list(self.calls.values()):
+            started = time.perf_counter()
+            self.tick_late_ms.append((now - next_tick) * 1000)
+            for call in due.pop_due(now):
+                if call.finished:
+                    continue
                 try:
                     call.tick(now)
                 except Exception:
                     self.stats.internal_errors += 1
                     log.exception("media tick of call %s failed", call.call_id)
+                due.add(call, call.media.next_deadline())
+            self.tick_work_ms.append((time.perf_counter() - started) * 1000)
             if now >= next_sweep:
                 next_sweep = now + WATCHDOG_EVERY
                 self._sweep(now)

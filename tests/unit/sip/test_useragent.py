@@ -272,3 +272,26 @@ def test_second_invite_on_another_branch_is_a_loop(ua: UserAgent) -> None:
     sent(ua)
     ua.receive(invite(branch="z9hG4bK-other"), PBX, 0.1)
     assert statuses(sent(ua)) == [482]
+
+
+def test_update_with_offer_is_answered_without_ack(ua: UserAgent) -> None:
+    call = incoming(ua).call
+    ua.answer(call, ANSWER_SDP, 0.0)
+    tag = call.dialog.local_tag
+    ua.receive(request("ACK", to_tag=tag, branch="z9hG4bK-a"), PBX, 0.1)
+    sent(ua)
+    events(ua)
+    update = request(
+        "UPDATE", cseq=2, to_tag=tag, branch="z9hG4bK-u", body=sdp_offer(direction="inactive")
+    )
+    ua.receive(update, PBX, 1.0)
+    (modified,) = events(ua)
+    assert isinstance(modified, SessionModified) and modified.request.method == "UPDATE"
+    assert sent(ua) == []  # no 100 Trying for a non-INVITE
+    assert ua.accept_modify(call, ANSWER_SDP, 1.1)
+    (ok,) = sent(ua)
+    assert isinstance(ok, Response) and ok.status == 200 and ok.body == ANSWER_SDP
+    ua.advance(10.0)
+    assert sent(ua) == []  # a non-INVITE 200 is not retransmitted
+    ua.receive(update, PBX, 10.5)  # ...but a retransmitted UPDATE gets it again
+    assert statuses(sent(ua)) == [200]
