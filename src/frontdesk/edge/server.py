@@ -44,6 +44,7 @@ from frontdesk.sip.useragent import (
     CallConfirmed,
     CallEnded,
     IncomingCall,
+    InviteRefused,
     ServerCall,
     SessionModified,
     UaConfig,
@@ -56,6 +57,7 @@ Addr = tuple[str, int]
 Responder = Callable[[CallAudio, EdgeCall], Awaitable[None]]
 
 MEDIA_TICK = 0.010
+OVERLOAD_LAG = 0.050  # media clock this late: the node sheds new calls
 WATCHDOG_EVERY = 0.25
 _HISTORY = 10_000
 
@@ -134,6 +136,7 @@ class EdgeServer:
         self.tick_late_ms: deque[float] = deque(maxlen=60_000)
         self.tick_work_ms: deque[float] = deque(maxlen=60_000)
         self._draining = False
+        self._lag = 0.0
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -150,7 +153,12 @@ class EdgeServer:
         bound = transport.get_extra_info("sockname")
         self.sip_address = (bound[0], bound[1])
         self.ua = UserAgent(
-            UaConfig(contact_host=settings.advertised_ip, contact_port=bound[1], timers=self.timers)
+            UaConfig(
+                contact_host=settings.advertised_ip,
+                contact_port=bound[1],
+                timers=self.timers,
+                retry_after=settings.retry_after,
+            )
         )
         for codec in ("PCMU", "PCMA"):  # prepare the greeting before the first call needs it
             for ptime in (20, 30):
@@ -265,6 +273,13 @@ class EdgeServer:
                 self._end(server_call, reason)
             case SessionModified(call=server_call, request=request):
                 self._modify(server_call, request.body)
+            case InviteRefused(request=request, source=source, status=status, reason=reason):
+                self.stats.rejected += 1
+                facts = invite_facts(request, source)
+                record = CallRecord(
+                    facts.call_id, facts.called, facts.caller, "", "", 0, time.time()
+                )
+                self._close_record(record, "rejected", reason, status)
 
     # ------------------------------------------------------------------ call setup
     async def _setup(self, server_call: ServerCall) -> None:
@@ -494,7 +509,9 @@ class EdgeServer:
                 await asyncio.sleep(0)
             now = loop.time()
             started = time.perf_counter()
-            self.tick_late_ms.append((now - next_tick) * 1000)
+            late = now - next_tick
+            self.tick_late_ms.append(late * 1000)
+            self._note_lag(late)
             for call in due.pop_due(now):
                 if call.finished:
                     continue
@@ -508,6 +525,20 @@ class EdgeServer:
             if now >= next_sweep:
                 next_sweep = now + WATCHDOG_EVERY
                 self._sweep(now)
+
+    def _note_lag(self, late: float) -> None:
+        """Shed new calls while the loop runs late: live calls' media comes first.
+
+        The lag estimate is a moving average over ~10 ticks, so one late tick (a burst,
+        a collection) does not refuse calls the node can carry, while sustained lateness
+        answers new INVITEs 503 + Retry-After instead of queueing them until every call
+        in the queue times out (measured without it: 1,500 calls/s offered collapsed to
+        412/s answered with 5,276 failures).
+        """
+        self._lag = 0.9 * self._lag + 0.1 * late
+        ua = self.ua
+        if ua is not None:
+            ua.shedding = self._lag > OVERLOAD_LAG
 
     def _sweep(self, now: float) -> None:
         ua = self.ua

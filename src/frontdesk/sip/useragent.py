@@ -58,6 +58,7 @@ class UaConfig:
     contact_port: int
     timers: TimerValues = field(default_factory=TimerValues)
     server_name: str = "frontdesk"
+    retry_after: int = 30  # seconds, on the 503 we answer while shedding load
 
 
 @dataclass(slots=True, eq=False)
@@ -117,7 +118,17 @@ class SessionModified:
     request: Request
 
 
-Event = IncomingCall | CallConfirmed | CallCancelled | CallEnded | SessionModified
+@dataclass(frozen=True, slots=True)
+class InviteRefused:
+    """A new INVITE the core answered itself (malformed for us, or shed): for the records."""
+
+    request: Request
+    source: Addr
+    status: int
+    reason: str
+
+
+Event = IncomingCall | CallConfirmed | CallCancelled | CallEnded | SessionModified | InviteRefused
 
 
 @dataclass(slots=True)
@@ -127,6 +138,7 @@ class UaStats:
     malformed: int = 0
     retransmissions: int = 0
     rejected_new: int = 0
+    shed: int = 0  # new INVITEs answered 503 because the node was overloaded
 
 
 ServerTx = ServerInviteTransaction | ServerNonInviteTransaction
@@ -142,6 +154,8 @@ class UserAgent:
         self.outbox: list[tuple[bytes, Addr]] = []
         self.events: list[Event] = []
         self.stats = UaStats()
+        #: set by the adapter while the node is overloaded: new INVITEs get 503 at once
+        self.shedding = False
         self._token = token or (lambda: secrets.token_hex(8))
         self._server_txs: dict[tuple[str, ...], ServerTx] = {}
         self._client_txs: dict[str, ClientNonInviteTransaction] = {}
@@ -301,6 +315,10 @@ class UserAgent:
     def _on_invite(self, request: Request, key: tuple[str, ...], source: Addr, now: float) -> None:
         headers = request.headers
         refusal = self._precheck_invite(request)
+        if refusal is None and self.shedding:
+            # overloaded: the cheapest honest answer, before any dialog or SDP work
+            self.stats.shed += 1
+            refusal = 503, (("Retry-After", str(self.config.retry_after)),)
         if refusal is not None:
             status, extra = refusal
             tx = self._new_invite_tx(key, source)
@@ -309,6 +327,8 @@ class UserAgent:
             )
             tx.respond(response, bytes(response), now)
             self.stats.rejected_new += 1
+            reason = "overload" if status == 503 else f"invite-{status}"
+            self.events.append(InviteRefused(request, source, status, reason))
             return
         from_tag = NameAddr.parse(headers.get("From") or "").tag or ""
         loop_key = ("loop", request.call_id, from_tag, headers.get("CSeq") or "")

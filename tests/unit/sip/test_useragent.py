@@ -15,6 +15,7 @@ from frontdesk.sip.useragent import (
     CallConfirmed,
     CallEnded,
     IncomingCall,
+    InviteRefused,
     SessionModified,
     UaConfig,
     UserAgent,
@@ -205,7 +206,8 @@ def test_options_unknown_and_unsupported_methods(ua: UserAgent) -> None:
 def test_invites_we_refuse_up_front(ua: UserAgent, kwargs: dict[str, object], status: int) -> None:
     ua.receive(invite(**kwargs), PBX, 0.0)
     assert statuses(sent(ua)) == [status]
-    assert events(ua) == []
+    (refused,) = events(ua)  # recorded, but never offered to the application as a call
+    assert isinstance(refused, InviteRefused) and refused.status == status
 
 
 def test_max_forwards_zero_is_483(ua: UserAgent) -> None:
@@ -295,3 +297,23 @@ def test_update_with_offer_is_answered_without_ack(ua: UserAgent) -> None:
     assert sent(ua) == []  # a non-INVITE 200 is not retransmitted
     ua.receive(update, PBX, 10.5)  # ...but a retransmitted UPDATE gets it again
     assert statuses(sent(ua)) == [200]
+
+
+def test_shedding_answers_new_invites_503_but_keeps_calls(ua: UserAgent) -> None:
+    call = incoming(ua).call
+    ua.answer(call, ANSWER_SDP, 0.0)
+    sent(ua)
+    ua.shedding = True
+    ua.receive(invite(call_id="call-2", branch="z9hG4bK-2"), PBX, 0.1)
+    (busy,) = sent(ua)
+    assert isinstance(busy, Response) and busy.status == 503
+    assert busy.headers.get("Retry-After") == "30"
+    (refused,) = events(ua)
+    assert isinstance(refused, InviteRefused) and refused.reason == "overload"
+    # the live call goes on: its ACK and BYE are handled as usual
+    tag = call.dialog.local_tag
+    ua.receive(request("ACK", to_tag=tag, branch="z9hG4bK-a"), PBX, 0.2)
+    ua.receive(request("BYE", cseq=2, to_tag=tag, branch="z9hG4bK-bye"), PBX, 0.3)
+    assert statuses(sent(ua)) == [200]
+    assert [type(e) for e in events(ua)] == [CallConfirmed, CallEnded]
+    assert ua.stats.shed == 1
