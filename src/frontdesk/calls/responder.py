@@ -18,7 +18,6 @@ import soxr
 from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
 from frontdesk.media.prompt import Prompt
 
-
 _MAX_ECHO_BACKLOG_MS = 20
 
 
