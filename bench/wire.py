@@ -2,64 +2,19 @@
 
 sipp's own response-time clock moves in ~4 ms steps on this kernel, too coarse for a
 2 ms target, so the benchmarks time INVITE → 200 and RTP send intervals from packet
-capture timestamps (microseconds) instead. Handles the link types tcpdump uses on `lo`
-and `any` (Ethernet, Linux cooked v1/v2), IPv4 only.
+capture timestamps (microseconds) instead (read with `frontdesk.testing.pcap`).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-_LINKTYPE_ETHERNET = 1
-_LINKTYPE_LINUX_SLL = 113
-_LINKTYPE_LINUX_SLL2 = 276
-
-
-@dataclass(frozen=True, slots=True)
-class Datagram:
-    time: float
-    src: tuple[str, int]
-    dst: tuple[str, int]
-    payload: bytes
-
-
-def read_pcap(path: Path) -> Iterator[Datagram]:
-    data = path.read_bytes()
-    if len(data) < 24:
-        return
-    magic = struct.unpack_from("<I", data)[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-    linktype = struct.unpack_from(endian + "I", data, 20)[0]
-    offset = 24
-    while offset + 16 <= len(data):
-        sec, frac, caplen, _ = struct.unpack_from(endian + "IIII", data, offset)
-        offset += 16
-        frame = data[offset : offset + caplen]
-        offset += caplen
-        stamp = sec + frac / (1e9 if nano else 1e6)
-        if linktype == _LINKTYPE_ETHERNET:
-            ip = frame[14:]
-        elif linktype == _LINKTYPE_LINUX_SLL:
-            ip = frame[16:]
-        elif linktype == _LINKTYPE_LINUX_SLL2:
-            ip = frame[20:]
-        else:
-            raise ValueError(f"unsupported link type {linktype}")
-        if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        ihl = (ip[0] & 0x0F) * 4
-        src_ip = ".".join(str(b) for b in ip[12:16])
-        dst_ip = ".".join(str(b) for b in ip[16:20])
-        sport, dport = struct.unpack_from("!HH", ip, ihl)
-        yield Datagram(stamp, (src_ip, sport), (dst_ip, dport), ip[ihl + 8 :])
+from frontdesk.testing.pcap import read_udp as read_pcap
 
 
 @contextmanager

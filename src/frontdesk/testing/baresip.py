@@ -75,6 +75,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from frontdesk.testing.sipp import free_udp_block
+
 __all__ = [
     "MODULE_PATH",
     "BaresipCall",
@@ -228,24 +230,10 @@ def _free_port(host: str, kinds: tuple[int, ...], attempts: int = 50) -> int:
 
 def _free_udp_range(host: str, count: int, attempts: int = 50) -> int:
     """An even port P with P..P+count-1 free for UDP on `host` right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(attempts):
-        base = _free_port(host, (socket.SOCK_DGRAM,)) & ~1
-        if base < 1024 or base + count > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise BaresipError(f"found no {count} free consecutive UDP ports on {host}")
+    base = free_udp_block(host, count, attempts)
+    if base is None:
+        raise BaresipError(f"found no {count} free consecutive UDP ports on {host}")
+    return base
 
 
 def prepare_audio(source: Path, dest: Path, pad_end_s: float = 0.0) -> Path:

@@ -53,6 +53,7 @@ __all__ = [
     "SippResult",
     "free_port",
     "free_rtp_port",
+    "free_udp_block",
     "latency_stats",
     "parse_counts_csv",
     "parse_rtt_csv",
@@ -240,16 +241,16 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
-def free_rtp_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
-    """An even UDP port P with P..P+3 free (sipp binds P for audio and P+2 for video)."""
+def free_udp_block(host: str, count: int, attempts: int = 50) -> int | None:
+    """An even port P with P..P+count-1 all free for UDP on `host` now, or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(attempts):
         base = free_port(host) & ~1
-        if base < 1024 or base + 3 > 65535:
+        if base < 1024 or base + count > 65535:
             continue
         held: list[socket.socket] = []
         try:
-            for port in range(base, base + 4):
+            for port in range(base, base + count):
                 sock = socket.socket(family, socket.SOCK_DGRAM)
                 held.append(sock)
                 sock.bind((host, port))
@@ -259,7 +260,15 @@ def free_rtp_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
         finally:
             for sock in held:
                 sock.close()
-    raise SippError(f"found no four free consecutive UDP ports on {host}")
+    return None
+
+
+def free_rtp_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """An even UDP port P with P..P+3 free (sipp binds P for audio and P+2 for video)."""
+    base = free_udp_block(host, 4, attempts)
+    if base is None:
+        raise SippError(f"found no four free consecutive UDP ports on {host}")
+    return base
 
 
 # --------------------------------------------------------------------------- pcap

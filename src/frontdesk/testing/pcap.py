@@ -1,8 +1,8 @@
-"""A tiny libpcap reader for the captured RTP the media tests replay.
+"""A tiny libpcap reader: sipp's RTP captures for the media tests, tcpdump's for benchmarks.
 
 Owns: reading classic libpcap files (either byte order, micro- or nanosecond stamps) whose
-link type is Ethernet (optionally 802.1Q tagged) or Linux cooked capture, and extracting
-the UDP payloads of IPv4 packets. Must not: depend on anything outside the standard
+link type is Ethernet (optionally 802.1Q tagged) or Linux cooked capture (v1 or v2), and
+extracting the UDP payloads of IPv4 packets. Must not: depend on anything outside the standard
 library, or understand anything above UDP (the tests hand payloads to `frontdesk.media`).
 """
 
@@ -21,6 +21,7 @@ _MAGIC = {
 }
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL = 113
+LINKTYPE_LINUX_SLL2 = 276
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_VLAN = 0x8100
 IPPROTO_UDP = 17
@@ -71,6 +72,9 @@ def _udp_from_frame(time: float, linktype: int, frame: bytes) -> UdpDatagram | N
     elif linktype == LINKTYPE_LINUX_SLL:
         ethertype = struct.unpack_from("!H", frame, 14)[0]
         offset = 16
+    elif linktype == LINKTYPE_LINUX_SLL2:
+        ethertype = struct.unpack_from("!H", frame, 0)[0]
+        offset = 20
     else:
         raise PcapError(f"unsupported link type {linktype}")
     if ethertype != ETHERTYPE_IPV4:
