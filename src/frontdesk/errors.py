@@ -11,7 +11,9 @@
     │                              can use (status 488)
     ├── MediaError
     │   └── RtpParseError          an RTP/RTCP packet is malformed (dropped, counted)
-    └── PortsExhausted             the RTP port range has no free pair left (answer 503)
+    ├── PortsExhausted             the RTP port range has no free pair left (answer 503)
+    └── InvalidNumber              a phone number that cannot be normalised to E.164 (nor is a
+                                   short extension); the message names the value
 
 Remote errors (the peer sent something bad) carry the status we answer with, so the one
 place that maps failures to SIP answers does not guess. Vendor exceptions are mapped to
@@ -77,3 +79,12 @@ class RtpParseError(MediaError):
 
 class PortsExhausted(FrontdeskError):
     """No free RTP port is left in the configured range."""
+
+
+class InvalidNumber(FrontdeskError):
+    """A phone number that is neither E.164-normalisable nor a short extension."""
+
+    def __init__(self, message: str, value: str) -> None:
+        super().__init__(message)
+        #: the refused input, as given
+        self.value = value

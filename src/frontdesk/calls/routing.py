@@ -1,0 +1,106 @@
+"""Routing: which organization, number and merged config answer a dialled number.
+
+Owns: the decision `route(called, caller) -> Route | Reject` over an immutable
+`RoutingTable` snapshot (number → entry), so a routing decision costs no database round
+trip: the store builds a new snapshot when numbers, orgs or configs change and swaps it
+in whole. Numbers are normalised the same way on write and on lookup
+(`frontdesk.numbers.normalize_number`). Must not: read the database or the clock.
+
+    unknown number (or one that cannot be a number)  → Reject 404 "unknown-number"
+    number inactive                                  → Reject 480 "number-inactive"
+    organization suspended                           → Reject 480 "org-suspended"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from frontdesk.calls.decision import Accept, Decision, InviteFacts, Reject
+from frontdesk.errors import InvalidNumber
+from frontdesk.numbers import normalize_number
+from frontdesk.tenancy.config import TenantConfig, merge
+
+
+@dataclass(frozen=True, slots=True)
+class NumberEntry:
+    """One sip_numbers row with what routing needs of its organization."""
+
+    number_id: str
+    phone_number: str  # normalised
+    org_id: str
+    org_slug: str
+    number_active: bool
+    org_active: bool
+    org_config: TenantConfig
+    override: Mapping[str, Any] = field(default_factory=dict)
+    max_concurrent_calls: int = 1
+    org_max_concurrent_calls: int | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An admitted destination: the call's agent gets `config`, `called` and `caller`."""
+
+    entry: NumberEntry
+    config: TenantConfig
+    called: str  # normalised
+    caller: str  # normalised when it is a number, else as received
+
+
+class RoutingTable:
+    """An immutable snapshot of every number; merged configs are computed once."""
+
+    def __init__(self, entries: Iterable[NumberEntry], default_country: str) -> None:
+        self.default_country = default_country
+        self._entries: dict[str, tuple[NumberEntry, TenantConfig]] = {
+            entry.phone_number: (entry, merge(entry.org_config, entry.override))
+            for entry in entries
+        }
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def route(self, called: str, caller: str) -> Route | Reject:
+        try:
+            number = normalize_number(called, self.default_country)
+        except InvalidNumber:
+            return Reject(404, "unknown-number")
+        found = self._entries.get(number)
+        if found is None:
+            return Reject(404, "unknown-number")
+        entry, config = found
+        if not entry.org_active:
+            return Reject(480, "org-suspended")
+        if not entry.number_active:
+            return Reject(480, "number-inactive")
+        try:
+            caller_number = normalize_number(caller, self.default_country) if caller else ""
+        except InvalidNumber:
+            caller_number = caller  # anonymous or a SIP user name: kept as received
+        return Route(entry, config, number, caller_number)
+
+
+class RoutingDecider:
+    """A `CallDecider` that routes every INVITE over the current table snapshot.
+
+    Admission (limits) is not decided here yet: every routed call is accepted.
+    """
+
+    def __init__(self, table: RoutingTable) -> None:
+        self.table = table
+
+    def swap(self, table: RoutingTable) -> None:
+        """Install a new snapshot (after a change); calls in progress keep their route."""
+        self.table = table
+
+    async def decide(self, facts: InviteFacts) -> Decision:
+        routed = self.table.route(facts.called, facts.caller)
+        if isinstance(routed, Reject):
+            return routed
+        return Accept(greeting=routed.config.greeting, context={"route": routed})
+
+    async def release(self, facts: InviteFacts, reason: str) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Tenancy: each organization's agent configuration and the per-number overrides on it."""

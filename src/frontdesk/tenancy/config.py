@@ -1,0 +1,78 @@
+"""`TenantConfig`: what the agent of an organization is, and a number's overrides on it.
+
+Owns: the typed model of an organization's agent configuration (the `agent_instances`
+row), validation of a number's `config_override` when it is written (unknown keys and
+bad values are refused with a message naming the key, never found at call time), and
+the merge: the org's config with the override on top (keys present in the override win,
+absent keys inherit). Must not: read the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from frontdesk.errors import FrontdeskError
+
+
+class ConfigOverrideError(FrontdeskError):
+    """A config override names a key TenantConfig does not have, or a bad value for one."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class KnowledgeEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str = Field(min_length=1, max_length=1000)
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class TenantConfig(BaseModel):
+    """An organization's agent; every field may be overridden per number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    greeting: str = Field("Hello, how can I help you?", min_length=1, max_length=1000)
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+    system_prompt: str = Field(
+        "You are a friendly, concise receptionist.", min_length=1, max_length=20_000
+    )
+    voice: str = Field("default", min_length=1, max_length=200)
+    stt: Literal["offline", "deepgram", "openai"] = "offline"
+    llm: Literal["offline-kb", "openai"] = "offline-kb"
+    llm_model: str | None = Field(None, max_length=200)
+    tts: Literal["offline", "openai", "elevenlabs", "cartesia"] = "offline"
+    knowledge_base: tuple[KnowledgeEntry, ...] = ()
+    knowledge_text: str = Field("", max_length=200_000)
+    transfer_target: str | None = Field(None, max_length=200)  # a PBX extension or number
+    business_hours: str | None = Field(None, max_length=2000)
+
+
+OVERRIDABLE = frozenset(TenantConfig.model_fields)
+
+
+def validate_override(override: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an override before it is stored; return it in canonical (JSON) form."""
+    for key in override:
+        if key not in OVERRIDABLE:
+            known = ", ".join(sorted(OVERRIDABLE))
+            raise ConfigOverrideError(f"unknown config key {key!r} (known: {known})", key)
+    try:
+        checked = TenantConfig.model_validate(dict(override))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigOverrideError(f"bad value for {key!r}: {first['msg']}", key) from exc
+    return checked.model_dump(mode="json", include=set(override))
+
+
+def merge(org: TenantConfig, override: Mapping[str, Any]) -> TenantConfig:
+    """The org's config with the number's override on top."""
+    if not override:
+        return org
+    return TenantConfig.model_validate({**org.model_dump(), **validate_override(override)})
