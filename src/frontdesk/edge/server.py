@@ -33,10 +33,12 @@ from frontdesk.calls.watchdog import WatchdogLimits, expired
 from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
 from frontdesk.edge.call import CallRecord, EdgeCall, RtcpProtocol, RtpProtocol
+from frontdesk.edge.sip_stream import StreamConnections
 from frontdesk.edge.tasks import TaskOwner
-from frontdesk.errors import PortsExhausted, SdpError
+from frontdesk.errors import PortsExhausted, SdpError, SipParseError
 from frontdesk.media.session import MediaSession
 from frontdesk.sip.dialog import CallState
+from frontdesk.sip.message import Request, Response
 from frontdesk.sip.sdp import LocalMedia, SessionDescription, negotiate
 from frontdesk.sip.timers import TimerValues
 from frontdesk.sip.useragent import (
@@ -137,6 +139,10 @@ class EdgeServer:
         self.tick_work_ms: deque[float] = deque(maxlen=60_000)
         self._draining = False
         self._lag = 0.0
+        self.streams = StreamConnections(
+            self.allowlist, self._on_stream_message, self._on_stream_malformed, self._stranger
+        )
+        self._tcp_server: asyncio.Server | None = None
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -152,6 +158,10 @@ class EdgeServer:
         self._transport = transport
         bound = transport.get_extra_info("sockname")
         self.sip_address = (bound[0], bound[1])
+        # SIP over TCP on the same port as UDP
+        self._tcp_server = await loop.create_server(
+            self.streams.protocol, settings.sip_host, bound[1], family=family
+        )
         self.ua = UserAgent(
             UaConfig(
                 contact_host=settings.advertised_ip,
@@ -191,9 +201,31 @@ class EdgeServer:
             self._timer.cancel()
         if self._transport is not None:
             self._transport.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            self.streams.close_all()
+            await self._tcp_server.wait_closed()
         gc.unfreeze()
 
     # ------------------------------------------------------------------ SIP in
+    def _stranger(self) -> None:
+        self.stats.stranger_sip += 1
+
+    def _on_stream_message(self, message: Request | Response, source: Addr) -> None:
+        ua, loop = self.ua, self._loop
+        assert ua is not None and loop is not None
+        try:
+            ua.receive_message(message, source, loop.time())
+        except Exception:
+            self.stats.internal_errors += 1
+            log.exception("SIP core failed on a stream message")
+        self._process()
+
+    def _on_stream_malformed(self, exc: SipParseError, source: Addr) -> None:
+        if self.ua is not None:
+            self.ua.report_malformed(exc, source)
+            self._process()
+
     def _on_sip_datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
         host = addr[0]
         if not self.allowlist.allows(host):
@@ -226,8 +258,10 @@ class EdgeServer:
         if ua.outbox and transport is not None:
             outbox = ua.outbox[:]
             ua.outbox.clear()
+            streams = self.streams
             for data, address in outbox:
-                transport.sendto(data, address)
+                if not (streams.open and streams.send(data, address)):
+                    transport.sendto(data, address)
         self._arm_timer()
 
     def _arm_timer(self) -> None:

@@ -43,6 +43,7 @@ class Dialog:
     remote_cseq: int
     local_cseq: int = 1
     state: CallState = CallState.PENDING
+    transport: str = "UDP"  # how the peer reached us (its Via): our requests go the same way
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -59,6 +60,8 @@ class Dialog:
         contact = headers.first("Contact")
         target = NameAddr.parse(contact).uri if contact else remote.uri
         cseq_text = headers.get("CSeq") or "0 INVITE"
+        via = headers.first("Via") or ""
+        transport = via.split("/", 2)[2].split(None, 1)[0].upper() if via.count("/") >= 2 else "UDP"
         return cls(
             call_id=invite.call_id,
             local_tag=local_tag,
@@ -69,6 +72,7 @@ class Dialog:
             route_set=tuple(headers.values("Record-Route")),
             peer=peer,
             remote_cseq=int(cseq_text.split(None, 1)[0]),
+            transport=transport if transport in ("UDP", "TCP") else "UDP",
         )
 
     def build_request(

@@ -185,6 +185,11 @@ class StreamParser:
         self._scanned = 0
 
     @property
+    def broken(self) -> bool:
+        """A framing error made the stream unusable: close the connection."""
+        return self._broken is not None
+
+    @property
     def buffered(self) -> int:
         """How many bytes wait for the rest of their message."""
         return len(self._buffer)

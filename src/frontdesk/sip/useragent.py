@@ -187,11 +187,19 @@ class UserAgent:
         try:
             message = parse_message(data)
         except SipParseError as exc:
-            self.stats.malformed += 1
-            partial = exc.partial
-            if isinstance(partial, Request) and partial.method != "ACK":
-                self._send_plain(partial, exc.status, exc.reason, source)
+            self.report_malformed(exc, source)
             return
+        self.receive_message(message, source, now)
+
+    def report_malformed(self, exc: SipParseError, source: Addr) -> None:
+        """A message that could not be parsed: answer it if it can be addressed."""
+        self.stats.malformed += 1
+        partial = exc.partial
+        if isinstance(partial, Request) and partial.method != "ACK":
+            self._send_plain(partial, exc.status, exc.reason, source)
+
+    def receive_message(self, message: Request | Response, source: Addr, now: float) -> None:
+        """A message already framed and parsed (the stream transports use this)."""
         if isinstance(message, Response):
             self.stats.responses += 1
             self._on_response(message, now)
@@ -535,9 +543,8 @@ class UserAgent:
     # ---------------------------------------------------------------- plumbing
     def _send_in_dialog(self, call: ServerCall, method: str, now: float) -> None:
         branch = MAGIC_COOKIE + self._token()
-        via = (
-            f"SIP/2.0/UDP {self._contact_hostport}:{self.config.contact_port};branch={branch};rport"
-        )
+        hostport = f"{self._contact_hostport}:{self.config.contact_port}"
+        via = f"SIP/2.0/{call.dialog.transport} {hostport};branch={branch};rport"
         request = call.dialog.build_request(method, via, b"", ("Contact", self._contact))
         peer = call.source
 

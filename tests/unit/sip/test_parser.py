@@ -549,3 +549,22 @@ def test_stream_body_is_exactly_content_length() -> None:
 def test_stream_lf_only() -> None:
     data = OPTIONS.replace(b"\r\n", b"\n")
     assert _feed_bytewise(data) == [parse_message(OPTIONS)]
+
+
+def test_stream_parser_broken_only_after_a_framing_error() -> None:
+    from frontdesk.sip.parser import StreamParser
+
+    parser = StreamParser()
+    good = (
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+        b"From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    bad = good.replace(b"CSeq: 1 OPTIONS", b"CSeq: x OPTIONS")
+    with pytest.raises(SipParseError):
+        parser.feed(bad + good)
+    assert not parser.broken  # a malformed but framed message: the stream goes on
+    assert len(parser.feed(b"")) == 1
+    with pytest.raises(SipParseError):
+        parser.feed(good.replace(b"Content-Length: 0", b"Content-Length: x"))
+    assert parser.broken
