@@ -110,6 +110,24 @@ def doctor(config: ConfigOption = None) -> None:
     raise typer.Exit(1 if failed else 0)
 
 
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate(config: ConfigOption = None) -> None:
+    """Apply pending migrations (embedded server, or FRONTDESK_DATABASE_URL)."""
+    from frontdesk.errors import FrontdeskError
+    from frontdesk.store.cli_support import migrate_command
+
+    settings = _settings(config)
+    try:
+        typer.echo(migrate_command(settings))
+    except FrontdeskError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def main() -> None:
     app()
 

@@ -12,8 +12,13 @@
     ├── MediaError
     │   └── RtpParseError          an RTP/RTCP packet is malformed (dropped, counted)
     ├── PortsExhausted             the RTP port range has no free pair left (answer 503)
-    └── InvalidNumber              a phone number that cannot be normalised to E.164 (nor is a
-                                   short extension); the message names the value
+    ├── InvalidNumber              a phone number that cannot be normalised to E.164 (nor is a
+    │                              short extension); the message names the value
+    ├── ConfigOverrideError        (frontdesk.tenancy.config) an override key or value is bad
+    └── StoreError                 the database layer failed
+        ├── EmbeddedPostgresError  the embedded server could not be set up, started or stopped
+        └── MigrationError         migrations are missing, malformed, edited after being
+                                   applied, or one failed (its transaction was rolled back)
 
 Remote errors (the peer sent something bad) carry the status we answer with, so the one
 place that maps failures to SIP answers does not guess. Vendor exceptions are mapped to
@@ -88,3 +93,15 @@ class InvalidNumber(FrontdeskError):
         super().__init__(message)
         #: the refused input, as given
         self.value = value
+
+
+class StoreError(FrontdeskError):
+    """The database layer failed."""
+
+
+class EmbeddedPostgresError(StoreError):
+    """The embedded PostgreSQL server could not be initialised, started or stopped."""
+
+
+class MigrationError(StoreError):
+    """A migration is missing, malformed, changed after being applied, or failed."""

@@ -16,6 +16,7 @@ a real number at call time is worse than storing a well-formed unassigned one.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import phonenumbers
 
@@ -30,13 +31,25 @@ _ALLOWED = re.compile(r"^\+?[0-9]+$")
 _SHOWN_MAX = 64  # a refused value is shown up to this many characters
 
 
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "not a number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the 00 prefix",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+    phonenumbers.NumberParseException.TOO_LONG: "too long",
+}
+
+
 def _shown(raw: str) -> str:
     return repr(raw if len(raw) <= _SHOWN_MAX else raw[:_SHOWN_MAX] + "…")
 
 
 def _strip_sip(raw: str) -> str:
-    """`sip:+39055…@pbx;user=phone` → `+39055…`: the user part of a SIP or tel URI."""
-    text = raw.strip()
+    """`sip:+39055…@pbx;user=phone` → `+39055…`: the user part of a SIP or tel URI.
+
+    Percent-escapes are decoded first: a Request-URI user part may carry `%2B39…`.
+    """
+    text = unquote(raw).strip() if "%" in raw else raw.strip()
     if _SCHEME.match(text) or "@" in text:
         text = _SCHEME.sub("", text)
         for separator in ("@", ";"):
@@ -47,10 +60,10 @@ def _strip_sip(raw: str) -> str:
 def normalize_number(raw: str, default_country: str) -> str:
     """Return `raw` as E.164, or as a short extension (digits only, up to 6 digits).
 
-    Spaces, dashes, dots, slashes, parentheses and a `sip:`/`tel:` URI around the user part
-    are tolerated. National numbers are read in `default_country` (ISO 3166 alpha-2).
-    Raises `InvalidNumber` naming the value for anything else, and `ConfigError` for an
-    unknown default country.
+    Spaces, dashes, dots, slashes, parentheses, percent-escapes and a `sip:`/`tel:` URI
+    around the user part are tolerated. National numbers are read in `default_country`
+    (ISO 3166 alpha-2). Raises `InvalidNumber` naming the value for anything else, and
+    `ConfigError` for an unknown default country.
     """
     region = default_country.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -63,7 +76,8 @@ def normalize_number(raw: str, default_country: str) -> str:
     try:
         parsed = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"{_shown(raw)} is not a phone number ({exc._msg})", raw) from exc
+        reason = _PARSE_REASONS.get(exc.error_type, "unreadable")
+        raise InvalidNumber(f"{_shown(raw)} is not a phone number ({reason})", raw) from exc
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidNumber(
             f"{_shown(raw)} is not a possible phone number in {region} "

@@ -23,6 +23,8 @@ NORMALISED = [
     ("  +39 (0)55-123 4567 ", "IT", "+390551234567"),
     ("sip:+390551234567@10.0.0.1;user=phone", "IT", "+390551234567"),
     ("tel:+39-055-1234567", "IT", "+390551234567"),
+    ("%2B390551234567", "IT", "+390551234567"),
+    ("sip:%2B39%200551234567@pbx", "IT", "+390551234567"),
     # mobile, other countries, another default country
     ("333 1234567", "IT", "+393331234567"),
     ("+44 20 7946 0958", "IT", "+442079460958"),
@@ -87,3 +89,12 @@ def test_long_garbage_is_shown_truncated() -> None:
 def test_unknown_default_country_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'XX'"):
         normalize_number("055 1234567", "XX")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [("+999 1234567", "unknown country code"), ("0551234567890123456789", "too long")],
+)
+def test_refusal_says_why(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidNumber, match=reason):
+        normalize_number(raw, "IT")
