@@ -1,0 +1,157 @@
+"""Routing from the database: the snapshot, LISTEN/NOTIFY invalidation seen across
+processes, and the edge answering real sipp calls with each number's merged config."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from psycopg.types.json import Jsonb
+from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.integration.test_edge_routing import final_status
+
+from frontdesk.calls.decision import Reject
+from frontdesk.calls.routing import Route, RoutingDecider, RoutingTable
+from frontdesk.store.engine import Pool
+from frontdesk.store.routing import RoutingWatcher, load_routing_table
+from frontdesk.store.tx import operator_tx
+
+pytestmark = pytest.mark.integration
+
+
+async def add_org(pool: Pool, slug: str, config: dict[str, Any], active: bool = True) -> str:
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "INSERT INTO organizations (slug, name, active) VALUES (%s, %s, %s) RETURNING id",
+            (slug, slug.title(), active),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO agent_instances (organization_id, config) VALUES (%s, %s)",
+            (row[0], Jsonb(config)),
+        )
+        return str(row[0])
+
+
+async def add_number(
+    pool: Pool, number: str, org_id: str, override: dict[str, Any], active: bool = True
+) -> None:
+    async with operator_tx(pool) as conn:
+        await conn.execute(
+            "INSERT INTO sip_numbers (phone_number, organization_id, config_override, active,"
+            " assigned_by) VALUES (%s, %s, %s, %s, 'test')",
+            (number, org_id, Jsonb(override), active),
+        )
+
+
+@pytest.fixture
+async def two_orgs(pool: Pool) -> Pool:
+    """DESIGN's example: org A with two numbers and greeting overrides, org B with one."""
+    org_a = await add_org(pool, "pizzeria", {"greeting": "Pizzeria, buongiorno", "language": "it"})
+    org_b = await add_org(pool, "studio", {"greeting": "Studio Rossi"})
+    suspended = await add_org(pool, "closed", {}, active=False)
+    await add_number(pool, "+390551234567", org_a, {"greeting": "Ready to take your order"})
+    await add_number(pool, "+390551234568", org_a, {"greeting": "How can I help?"})
+    await add_number(pool, "+390557654321", org_b, {})
+    await add_number(pool, "+390550000001", org_b, {}, active=False)
+    await add_number(pool, "+390550000002", suspended, {})
+    return pool
+
+
+async def test_snapshot_routes_with_merged_configs(two_orgs: Pool) -> None:
+    table = await load_routing_table(two_orgs, "IT")
+    assert len(table) == 5
+    first = table.route("0551234567", "3331234567")
+    assert isinstance(first, Route)
+    assert first.entry.org_slug == "pizzeria"
+    assert (first.config.greeting, first.config.language) == ("Ready to take your order", "it")
+    studio = table.route("+390557654321", "")
+    assert isinstance(studio, Route) and studio.config.greeting == "Studio Rossi"
+    assert table.route("+390559999999", "") == Reject(404, "unknown-number")
+    assert table.route("+390550000001", "") == Reject(480, "number-inactive")
+    assert table.route("+390550000002", "") == Reject(480, "org-suspended")
+
+
+CHANGE = """
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    conn.execute(
+        "UPDATE sip_numbers SET config_override = '{\\"greeting\\": \\"Closed today\\"}'"
+        " WHERE phone_number = '+390557654321'"
+    )
+"""
+
+
+async def test_a_change_made_by_another_process_is_seen_within_a_second(two_orgs: Pool) -> None:
+    tables: list[RoutingTable] = []
+    watcher = RoutingWatcher(two_orgs, "IT", tables.append)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.listening.wait(), 5)
+        conninfo = two_orgs.conninfo
+        assert isinstance(conninfo, str)
+        started = time.monotonic()
+        await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", CHANGE, conninfo], check=True, timeout=30
+        )
+        changed_at = time.monotonic()
+
+        def greeting() -> str:
+            routed = tables[-1].route("+390557654321", "")
+            return routed.config.greeting if isinstance(routed, Route) else ""
+
+        assert await wait_for(lambda: greeting() == "Closed today", 2, step=0.01)
+        seen = time.monotonic() - changed_at
+        print(
+            f"\nrouting change seen {seen * 1000:.0f} ms after the writer exited "
+            f"({(time.monotonic() - started) * 1000:.0f} ms after it started)"
+        )
+        assert seen < 1.0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_edge_answers_each_number_for_its_org(
+    two_orgs: Pool, edge_factory: EdgeFactory
+) -> None:
+    require_tool("sipp", "sip-tester")
+    decider = RoutingDecider(await load_routing_table(two_orgs, "IT"))
+    watcher = RoutingWatcher(two_orgs, "IT", decider.swap)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.listening.wait(), 5)
+        edge = await edge_factory(decider=decider)
+        dialled = {
+            "+390551234567": "Ready to take your order",
+            "0551234568": "How can I help?",
+            "00390557654321": "Studio Rossi",
+        }
+        for number in dialled:
+            assert_ok(await sipp(edge, SIPP_DATA / "uac_basic.xml", service=number, timeout_s=15))
+        assert (await final_status(edge, "+390559999999")).status == 404
+        assert (await final_status(edge, "0550000001")).status == 480
+        assert await wait_for(lambda: len(edge.history) == 5, 3)
+        answered = {r.called: r.greeting for r in edge.history if r.outcome == "answered"}
+        assert answered == dialled
+        # the operator changes a greeting: the next call gets it, no restart
+        async with operator_tx(two_orgs) as conn:
+            await conn.execute(
+                'UPDATE agent_instances SET config = config || \'{"greeting": "Studio, hello"}\''
+                " WHERE organization_id = (SELECT id FROM organizations WHERE slug = 'studio')"
+            )
+        await wait_for(lambda: watcher.reloads >= 2, 2)
+        assert_ok(
+            await sipp(edge, SIPP_DATA / "uac_basic.xml", service="+390557654321", timeout_s=15)
+        )
+        assert await wait_for(lambda: len(edge.history) == 6, 3)
+        assert edge.history[-1].greeting == "Studio, hello"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
