@@ -10,9 +10,12 @@ import asyncio
 import logging
 import signal
 
-from frontdesk.calls.decision import AcceptAll
+from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
+from frontdesk.edge.tasks import TaskOwner
+from frontdesk.store.engine import open_database
+from frontdesk.store.routing import RoutingWatcher, load_routing_table
 
 log = logging.getLogger("frontdesk")
 
@@ -25,8 +28,8 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
         f"  SIP (UDP) on {host}:{port}; RTP ports {settings.rtp_ports}",
         f"  trusted PBX addresses: {', '.join(settings.pbx_addresses)}",
         "  place a test call:",
-        f"    sipp -sn uac -i 127.0.0.1 -p 5070 -m 1 -s 1000 {target}:{port}",
-        f"    baresip: /dial sip:1000@{target}:{port}",
+        f"    sipp -sn uac -i 127.0.0.1 -p 5070 -m 1 -s NUMBER {target}:{port}",
+        f"    baresip: /dial sip:NUMBER@{target}:{port}",
     ]
     if demo:
         lines.append("  demo mode: only 127.0.0.1 and ::1 are trusted as the PBX")
@@ -34,18 +37,30 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
 
 
 async def serve(settings: Settings, demo: bool = False) -> None:
-    edge = EdgeServer(settings, AcceptAll())
-    await edge.start()
-    print(_banner(settings, edge, demo), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping: ending calls")
-        await edge.stop()
+    async with open_database(settings) as pool:
+        if demo:
+            from frontdesk.demo import seed_demo
+
+            demo_text = await seed_demo(pool, settings)
+        decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        background = TaskOwner("node")
+        watcher = RoutingWatcher(pool, settings.default_country, decider.swap)
+        background.spawn(watcher.run(), name="routing watcher")
+        edge = EdgeServer(settings, decider)
+        await edge.start()
+        print(_banner(settings, edge, demo), flush=True)
+        if demo:
+            print(demo_text, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: ending calls")
+            await edge.stop()
+            await background.close()
 
 
 def run_node(settings: Settings, demo: bool = False) -> None:

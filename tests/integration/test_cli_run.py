@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 FRONTDESK = [sys.executable, "-m", "frontdesk"]
 
 
-def node_env(**extra: str) -> dict[str, str]:
+def node_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
     sip_port = free_port()
     env.update(
@@ -29,6 +29,7 @@ def node_env(**extra: str) -> dict[str, str]:
         FRONTDESK_SIP_PORT=str(sip_port),
         FRONTDESK_RTP_PORTS=rtp_range_avoiding(sip_port, 100),
         FRONTDESK_PUBLIC_IP="127.0.0.1",
+        FRONTDESK_DATA_DIR=str(data_dir),
     )
     env.update(extra)
     return env
@@ -36,7 +37,7 @@ def node_env(**extra: str) -> dict[str, str]:
 
 def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
     require_tool("sipp", "sip-tester")
-    env = node_env()
+    env = node_env(tmp_path)
     proc = subprocess.Popen(
         [*FRONTDESK, "run", "--demo"],
         env=env,
@@ -48,7 +49,7 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert proc.stdout is not None
         banner = ""
         deadline = time.monotonic() + 20
-        while "baresip" not in banner and time.monotonic() < deadline:
+        while "call one:" not in banner and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
@@ -60,7 +61,7 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
             f"127.0.0.1:{env['FRONTDESK_SIP_PORT']}",
             calls=2,
             rate=5,
-            service="1000",
+            service="+390551234567",
             timeout_s=15,
         )
         assert result.successful_calls == 2, result.errors_tail
@@ -74,16 +75,21 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.communicate()
 
 
-def test_run_refuses_an_empty_allowlist() -> None:
+def test_run_refuses_an_empty_allowlist(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*FRONTDESK, "run"], env=node_env(), capture_output=True, text=True, timeout=30, check=False
+        [*FRONTDESK, "run"],
+        env=node_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 2
     assert "FRONTDESK_PBX_ADDRESSES is empty" in done.stderr
 
 
-def test_bad_setting_is_a_clear_error() -> None:
-    env = node_env(FRONTDESK_PBX_ADDRESSES="10.0.0.1,not-an-ip")
+def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    env = node_env(tmp_path, FRONTDESK_PBX_ADDRESSES="10.0.0.1,not-an-ip")
     done = subprocess.run(
         [*FRONTDESK, "run"], env=env, capture_output=True, text=True, timeout=30, check=False
     )
