@@ -161,8 +161,15 @@ async def bench_answered(calls: int, rate: int) -> Figure:
     )
 
 
-async def bench_latency(calls: int, rate: int, work: Path) -> Figure:
-    edge = await start_edge(AcceptAll())
+async def bench_latency(
+    calls: int,
+    rate: int,
+    work: Path,
+    decider: object | None = None,
+    number: str = "1000",
+    name: str = "INVITE→200 latency",
+) -> Figure:
+    edge = await start_edge(decider or AcceptAll())
     pcap = work / "latency.pcap"
     assert edge.sip_address is not None
     try:
@@ -172,14 +179,14 @@ async def bench_latency(calls: int, rate: int, work: Path) -> Figure:
                 target_of(edge),
                 calls=calls,
                 rate=rate,
-                service="1000",
+                service=number,
                 timeout_s=120,
             )
     finally:
         await edge.stop(grace=0)
     samples = sorted(invite_to_answer_ms(pcap))
     return Figure(
-        f"INVITE→200 latency at {rate} calls/s",
+        f"{name} at {rate} calls/s",
         f"p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, "
         f"max {samples[-1]:.2f} ms "
         f"({len(samples)} calls, {result.failed_calls} failed)",

@@ -51,14 +51,17 @@ class Route:
 
 
 class RoutingTable:
-    """An immutable snapshot of every number; merged configs are computed once."""
+    """An immutable snapshot of every number.
+
+    A number's merged config is computed on its first call and kept, not when the
+    snapshot is built: a node reloads the snapshot on every change, on its event loop,
+    and merging 10,000 configs up front held that loop for most of a ~200 ms load.
+    """
 
     def __init__(self, entries: Iterable[NumberEntry], default_country: str) -> None:
         self.default_country = default_country
-        self._entries: dict[str, tuple[NumberEntry, TenantConfig]] = {
-            entry.phone_number: (entry, merge(entry.org_config, entry.override))
-            for entry in entries
-        }
+        self._entries: dict[str, NumberEntry] = {entry.phone_number: entry for entry in entries}
+        self._merged: dict[str, TenantConfig] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -68,10 +71,12 @@ class RoutingTable:
             number = normalize_number(called, self.default_country)
         except InvalidNumber:
             return Reject(404, "unknown-number")
-        found = self._entries.get(number)
-        if found is None:
+        entry = self._entries.get(number)
+        if entry is None:
             return Reject(404, "unknown-number")
-        entry, config = found
+        config = self._merged.get(number)
+        if config is None:
+            config = self._merged[number] = merge(entry.org_config, entry.override)
         if not entry.org_active:
             return Reject(480, "org-suspended")
         if not entry.number_active:

@@ -31,47 +31,51 @@ CHANNEL = "frontdesk_routing"
 _DEBOUNCE_S = 0.05  # a CLI command may change several rows: reload once
 _RETRY_S = 1.0
 
-_QUERY = b"""
-SELECT n.id, n.phone_number, n.active, n.label, n.config_override, n.max_concurrent_calls,
-       o.id, o.slug, o.active, o.max_concurrent_calls, coalesce(a.config, '{}'::jsonb)
-FROM sip_numbers n
-JOIN organizations o ON o.id = n.organization_id
-LEFT JOIN agent_instances a ON a.organization_id = o.id
+# two queries in one transaction (one snapshot): each org's config is decoded once, not
+# once per number
+_ORGS = b"""
+SELECT o.id, o.slug, o.active, o.max_concurrent_calls, coalesce(a.config, '{}'::jsonb)
+FROM organizations o LEFT JOIN agent_instances a ON a.organization_id = o.id
+"""
+_NUMBERS = b"""
+SELECT id, phone_number, active, label, config_override, max_concurrent_calls, organization_id
+FROM sip_numbers
 """
 
 
 async def load_routing_table(pool: Pool, default_country: str) -> RoutingTable:
     async with operator_tx(pool) as conn:
-        cursor = await conn.execute(_QUERY)
-        rows = await cursor.fetchall()
-    configs: dict[Any, TenantConfig] = {}
+        await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        orgs = await (await conn.execute(_ORGS)).fetchall()
+        numbers = await (await conn.execute(_NUMBERS)).fetchall()
+    by_id: dict[Any, tuple[str, bool, int | None, TenantConfig]] = {}
+    for org_id, slug, active, max_calls, config in orgs:
+        try:
+            by_id[org_id] = (slug, active, max_calls, TenantConfig.model_validate(config))
+        except ValidationError as exc:  # written by an older version, or by hand
+            log.error("organization %s has an invalid agent config: %s", slug, exc)
     entries: list[NumberEntry] = []
-    for (number_id, phone, n_active, label, override, n_max,
-         org_id, slug, o_active, o_max, config) in rows:  # fmt: skip
-        org_config = configs.get(org_id)
-        if org_config is None:
-            try:
-                org_config = configs[org_id] = TenantConfig.model_validate(config)
-            except ValidationError as exc:  # written by an older version, or by hand
-                log.error("organization %s has an invalid agent config: %s", slug, exc)
-                continue
+    for number_id, phone, active, label, override, max_calls, org_id in numbers:
+        org = by_id.get(org_id)
+        if org is None:
+            continue  # its organization's config is invalid: the number stays unknown
+        slug, org_active, org_max, org_config = org
         entries.append(
             NumberEntry(
                 number_id=str(number_id),
                 phone_number=phone,
                 org_id=str(org_id),
                 org_slug=slug,
-                number_active=n_active,
-                org_active=o_active,
+                number_active=active,
+                org_active=org_active,
                 org_config=org_config,
                 override=override or {},
-                max_concurrent_calls=n_max,
-                org_max_concurrent_calls=o_max,
+                max_concurrent_calls=max_calls,
+                org_max_concurrent_calls=org_max,
                 label=label,
             )
         )
-    table = RoutingTable(entries, default_country)
-    return table
+    return RoutingTable(entries, default_country)
 
 
 class RoutingWatcher:
