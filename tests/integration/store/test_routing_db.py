@@ -155,3 +155,38 @@ async def test_edge_answers_each_number_for_its_org(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_deactivating_a_number_leaves_its_live_call_alone(
+    two_orgs: Pool, edge_factory: EdgeFactory
+) -> None:
+    require_tool("sipp", "sip-tester")
+    decider = RoutingDecider(await load_routing_table(two_orgs, "IT"))
+    watcher = RoutingWatcher(two_orgs, "IT", decider.swap)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.listening.wait(), 5)
+        edge = await edge_factory(decider=decider)
+        live = asyncio.create_task(
+            sipp(
+                edge,
+                SIPP_DATA / "uac_basic.xml",
+                service="+390557654321",
+                extra_args=["-d", "3000"],
+                timeout_s=20,
+            )
+        )
+        assert await wait_for(lambda: len(edge.calls) == 1, 5)
+        reloads = watcher.reloads
+        async with operator_tx(two_orgs) as conn:
+            await conn.execute(
+                "UPDATE sip_numbers SET active = false WHERE phone_number = '+390557654321'"
+            )
+        assert await wait_for(lambda: watcher.reloads > reloads, 2)
+        assert (await final_status(edge, "+390557654321")).status == 480  # new calls: refused
+        assert len(edge.calls) == 1  # the live call goes on
+        assert_ok(await live)
+        assert edge.history[-1].reason == "remote-bye" and edge.history[-1].outcome == "answered"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
