@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from frontdesk.calls.decision import AcceptAll, CallDecider
+from frontdesk.calls.record import CallRecord
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer, Responder
 from frontdesk.sip.timers import TimerValues
@@ -54,10 +55,15 @@ async def edge_factory() -> AsyncIterator[EdgeFactory]:
         decider: CallDecider | None = None,
         timers: TimerValues | None = None,
         responder: Responder | None = None,
+        on_record: Callable[[CallRecord], None] | None = None,
         **overrides: Any,
     ) -> EdgeServer:
         server = EdgeServer(
-            edge_settings(**overrides), decider or AcceptAll(), timers=timers, responder=responder
+            edge_settings(**overrides),
+            decider or AcceptAll(),
+            timers=timers,
+            responder=responder,
+            on_record=on_record,
         )
         await server.start()
         started.append(server)

@@ -16,6 +16,7 @@ from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
+from frontdesk.store.sessions import SessionRecorder
 
 log = logging.getLogger("frontdesk")
 
@@ -46,7 +47,9 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background = TaskOwner("node")
         watcher = RoutingWatcher(pool, settings.default_country, decider.swap)
         background.spawn(watcher.run(), name="routing watcher")
-        edge = EdgeServer(settings, decider)
+        recorder = SessionRecorder(pool, settings.node_id)
+        background.spawn(recorder.run(), name="session recorder")
+        edge = EdgeServer(settings, decider, on_record=recorder.submit)
         await edge.start()
         print(_banner(settings, edge, demo), flush=True)
         if demo:
@@ -61,6 +64,10 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             log.info("stopping: ending calls")
             await edge.stop()
             await background.close()
+            try:  # the last calls' sessions
+                await asyncio.wait_for(recorder.flush(), 5)
+            except (ConnectionError, TimeoutError):
+                log.error("%d session rows could not be written at shutdown", recorder.queued)
 
 
 def run_node(settings: Settings, demo: bool = False) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from frontdesk.calls.audio import CallAudio
@@ -24,26 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """What is kept of a finished call (tests and `frontdesk calls` read it)."""
-
-    call_id: str
-    called: str
-    caller: str
-    outcome: str  # answered | rejected | cancelled | failed
-    reason: str  # end reason, or the refusal reason
-    status: int  # the final SIP status we sent
-    started_at: float
-    answered_at: float | None = None
-    ended_at: float | None = None
-    greeting: str | None = None
-    rx_packets: int = 0
-    tx_packets: int = 0
-    dtmf: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RtpProtocol(asyncio.DatagramProtocol):

@@ -27,12 +27,14 @@ from typing import Any
 from frontdesk.calls.audio import CallAudio
 from frontdesk.calls.decision import Accept, CallDecider, InviteFacts, Reject, invite_facts
 from frontdesk.calls.media_schedule import SlotSchedule
+from frontdesk.calls.record import CallRecord
 from frontdesk.calls.responder import greeting_prompt, run_echo_responder
+from frontdesk.calls.routing import Route
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.calls.watchdog import WatchdogLimits, expired
 from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
-from frontdesk.edge.call import CallRecord, EdgeCall, RtcpProtocol, RtpProtocol
+from frontdesk.edge.call import EdgeCall, RtcpProtocol, RtpProtocol
 from frontdesk.edge.sip_stream import StreamConnections
 from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import PortsExhausted, SdpError, SipParseError
@@ -110,9 +112,11 @@ class EdgeServer:
         *,
         timers: TimerValues | None = None,
         responder: Responder | None = None,
+        on_record: Callable[[CallRecord], None] | None = None,
     ) -> None:
         self.settings = settings
         self.decider = decider
+        self.on_record = on_record  # every finished call attempt (the session recorder)
         self.allowlist = Allowlist(settings.pbx_networks)
         self.timers = timers or TimerValues()
         self.responder = responder or _echo
@@ -345,6 +349,11 @@ class EdgeServer:
             self._refuse(server_call, record, decision)
             return
         record.greeting = decision.greeting
+        route = decision.context.get("route")
+        if isinstance(route, Route):  # what the session row links to
+            record.extra.update(
+                org_id=route.entry.org_id, number_id=route.entry.number_id, called_e164=route.called
+            )
         try:
             call = await self._open_media(server_call, facts, decision, offer, loop.time())
         except PortsExhausted:
@@ -526,6 +535,12 @@ class EdgeServer:
         record.ended_at = time.time()
         self.history.append(record)
         log.info("call %s %s: %s (%s)", record.call_id, outcome, reason, status)
+        if self.on_record is not None:
+            try:
+                self.on_record(record)
+            except Exception:
+                self.stats.internal_errors += 1
+                log.exception("recording call %s failed", record.call_id)
 
     # ------------------------------------------------------------------ media clock
     async def _media_clock(self) -> None:

@@ -190,3 +190,66 @@ async def test_deactivating_a_number_leaves_its_live_call_alone(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def sessions_of(pool: Pool) -> list[tuple[Any, ...]]:
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT o.slug, s.called_number, s.outcome, s.reason, s.reject_status,"
+            " s.answered_at IS NOT NULL, s.duration IS NOT NULL"
+            " FROM sessions s LEFT JOIN organizations o ON o.id = s.organization_id"
+            " ORDER BY s.started_at"
+        )
+        return await cursor.fetchall()
+
+
+async def test_every_attempt_is_a_session_row(two_orgs: Pool, edge_factory: EdgeFactory) -> None:
+    from frontdesk.store.sessions import SessionRecorder
+
+    require_tool("sipp", "sip-tester")
+    recorder = SessionRecorder(two_orgs, "test-node")
+    task = asyncio.create_task(recorder.run())
+    try:
+        decider = RoutingDecider(await load_routing_table(two_orgs, "IT"))
+        edge = await edge_factory(decider=decider, on_record=recorder.submit)
+        assert_ok(await sipp(edge, SIPP_DATA / "uac_basic.xml", service="0551234567", timeout_s=15))
+        assert (await final_status(edge, "+390559999999")).status == 404
+        assert (await final_status(edge, "0550000001")).status == 480
+        assert await wait_for(lambda: recorder.written == 3, 3)
+        assert await sessions_of(two_orgs) == [
+            ("pizzeria", "+390551234567", "completed", "remote-bye", None, True, True),
+            (None, "+390559999999", "rejected", "unknown-number", 404, False, False),
+            (None, "0550000001", "rejected", "number-inactive", 480, False, False),
+        ]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_sessions_wait_for_the_database_and_nothing_is_lost(
+    two_orgs: Pool, edge_factory: EdgeFactory
+) -> None:
+    from frontdesk.store.sessions import SessionRecorder
+
+    require_tool("sipp", "sip-tester")
+    recorder = SessionRecorder(two_orgs, "test-node", retry_s=0.1)
+    task = asyncio.create_task(recorder.run())
+    try:
+        decider = RoutingDecider(await load_routing_table(two_orgs, "IT"))
+        edge = await edge_factory(decider=decider, on_record=recorder.submit)
+        async with two_orgs.connection() as conn:  # as the owner: the table is away,
+            await conn.execute("ALTER TABLE sessions RENAME TO sessions_away")  # inserts fail
+        for _ in range(3):
+            assert_ok(
+                await sipp(edge, SIPP_DATA / "uac_basic.xml", service="+390557654321", timeout_s=15)
+            )
+        assert await wait_for(lambda: recorder.failures >= 2, 3)
+        assert recorder.queued == 3 and recorder.written == 0
+        async with two_orgs.connection() as conn:
+            await conn.execute("ALTER TABLE sessions_away RENAME TO sessions")
+        assert await wait_for(lambda: recorder.written == 3, 3)
+        rows = await sessions_of(two_orgs)
+        assert [(r[0], r[2]) for r in rows] == [("studio", "completed")] * 3
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
