@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from frontdesk.cli_admin import number_app, org_app, user_app
 from frontdesk.config import Settings, load_settings
 from frontdesk.errors import ConfigError
 
@@ -112,6 +113,9 @@ def doctor(config: ConfigOption = None) -> None:
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(number_app, name="number")
+app.add_typer(user_app, name="user")
 
 
 @db_app.command("migrate")

@@ -15,6 +15,10 @@
     ├── InvalidNumber              a phone number that cannot be normalised to E.164 (nor is a
     │                              short extension); the message names the value
     ├── ConfigOverrideError        (frontdesk.tenancy.config) an override key or value is bad
+    ├── NotFound                   an organization, number or user named in a request does
+    │                              not exist
+    ├── Conflict                   a write the data's rules refuse: a duplicate, a reference
+    │                              still in use, or a value a constraint forbids
     └── StoreError                 the database layer failed
         ├── EmbeddedPostgresError  the embedded server could not be set up, started or stopped
         └── MigrationError         migrations are missing, malformed, edited after being
@@ -93,6 +97,14 @@ class InvalidNumber(FrontdeskError):
         super().__init__(message)
         #: the refused input, as given
         self.value = value
+
+
+class NotFound(FrontdeskError):
+    """An organization, number or user named in a request does not exist."""
+
+
+class Conflict(FrontdeskError):
+    """A write refused by the data's rules: a duplicate, a reference in use, a bad value."""
 
 
 class StoreError(FrontdeskError):

@@ -1,0 +1,243 @@
+"""The trunk's numbers (`sip_numbers`) as the operator manages them: add, assign, change, remove.
+
+Owns: normalising every number on write (`frontdesk.numbers.normalize_number`), refusing a
+duplicate with a message naming the organization that owns it (operators are the only
+callers of this module, and they may know that), validating a number's `config_override`
+on write (`validate_override`: unknown keys and bad values refused naming the key) and
+merging it onto the stored override.
+
+Must not: write the assignment audit (the `sip_numbers_audit` trigger does, so no code path
+can skip it; `frontdesk.actor`, set by `operator_tx`, names who removed a number), touch live
+calls (reassigning or deactivating a number leaves them alone), or open its own
+operator transaction (callers pass one from `frontdesk.store.tx.operator_tx`). Each write
+runs in a nested transaction: a refused change leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from frontdesk.errors import Conflict, NotFound
+from frontdesk.numbers import normalize_number
+from frontdesk.store.engine import Connection
+from frontdesk.store.orgs import get_org
+from frontdesk.tenancy.config import validate_override
+
+
+@dataclass(frozen=True)
+class NumberRow:
+    """One `sip_numbers` row, with the slug of the organization it belongs to."""
+
+    id: UUID
+    phone_number: str
+    organization_id: UUID
+    org_slug: str
+    label: str
+    active: bool
+    max_concurrent_calls: int
+    #: the keys of the org's TenantConfig this number overrides (read-only view)
+    config_override: Mapping[str, Any]
+    assigned_by: str
+    assigned_at: datetime
+
+
+_SELECT = (
+    b"SELECT n.id, n.phone_number, n.organization_id, o.slug, n.label, n.active,"
+    b" n.max_concurrent_calls, n.config_override, n.assigned_by, n.assigned_at"
+    b" FROM sip_numbers n JOIN organizations o ON o.id = n.organization_id"
+)
+
+_CHECKS = {
+    "sip_numbers_label_check": "a number's label must be at most 200 characters",
+    "sip_numbers_max_concurrent_calls_check": "max concurrent calls must be at least 1",
+    "sip_numbers_assigned_by_check": "assigned_by must be 1 to 320 characters",
+}
+
+
+def _number(row: tuple[Any, ...]) -> NumberRow:
+    return NumberRow(
+        id=row[0],
+        phone_number=row[1],
+        organization_id=row[2],
+        org_slug=row[3],
+        label=row[4],
+        active=row[5],
+        max_concurrent_calls=row[6],
+        config_override=MappingProxyType(dict(row[7])),
+        assigned_by=row[8],
+        assigned_at=row[9],
+    )
+
+
+def _refused(exc: psycopg.errors.CheckViolation, phone: str) -> Conflict:
+    message = _CHECKS.get(exc.diag.constraint_name or "")
+    return Conflict(message or f"number {phone} refused: {exc.diag.message_primary}")
+
+
+async def _find(conn: Connection, phone: str, *, lock: bool = False) -> NumberRow | None:
+    query = _SELECT + b" WHERE n.phone_number = %s" + (b" FOR UPDATE OF n" if lock else b"")
+    cursor = await conn.execute(query, (phone,))
+    row = await cursor.fetchone()
+    return None if row is None else _number(row)
+
+
+async def _existing(conn: Connection, phone: str, *, lock: bool = False) -> NumberRow:
+    found = await _find(conn, phone, lock=lock)
+    if found is None:
+        raise NotFound(f"no number {phone}")
+    return found
+
+
+def _duplicate(phone: str, owner: NumberRow | None) -> Conflict:
+    if owner is None:  # removed again between the refusal and the look-up
+        return Conflict(f"number {phone} already exists")
+    return Conflict(f"number {phone} already belongs to organization {owner.org_slug!r}")
+
+
+async def get_number(conn: Connection, raw: str, *, default_country: str) -> NumberRow:
+    """The number `raw` (normalised first); `NotFound` if it is not on the trunk."""
+    return await _existing(conn, normalize_number(raw, default_country))
+
+
+async def add_number(
+    conn: Connection,
+    raw_number: str,
+    org_slug: str,
+    *,
+    label: str = "",
+    max_concurrent_calls: int = 1,
+    assigned_by: str,
+    default_country: str,
+) -> NumberRow:
+    """Put a number on the trunk for organization `org_slug`, stored normalised.
+
+    A number that is already there is refused (`Conflict`) naming its organization.
+    """
+    phone = normalize_number(raw_number, default_country)
+    org = await get_org(conn, org_slug)
+    owner = await _find(conn, phone)
+    if owner is not None:
+        raise _duplicate(phone, owner)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                b"INSERT INTO sip_numbers"
+                b" (phone_number, organization_id, label, max_concurrent_calls, assigned_by)"
+                b" VALUES (%s, %s, %s, %s, %s)",
+                (phone, org.id, label, max_concurrent_calls, assigned_by),
+            )
+    except psycopg.errors.UniqueViolation as exc:  # added concurrently since the look-up
+        raise _duplicate(phone, await _find(conn, phone)) from exc
+    except psycopg.errors.CheckViolation as exc:
+        raise _refused(exc, phone) from exc
+    return await _existing(conn, phone)
+
+
+async def assign_number(
+    conn: Connection, raw: str, org_slug: str, assigned_by: str, default_country: str
+) -> NumberRow:
+    """Move a number to organization `org_slug`; records who did it and when.
+
+    The audit row is written by the database trigger. The label and the config override
+    belonged to the previous organization (a greeting naming the old business must not
+    answer for the new one), so both are cleared. Assigning a number to the organization
+    that already has it changes nothing. Live calls on the number are left alone.
+    """
+    phone = normalize_number(raw, default_country)
+    org = await get_org(conn, org_slug)
+    current = await _existing(conn, phone, lock=True)
+    if current.organization_id == org.id:
+        return current
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                b"UPDATE sip_numbers SET organization_id = %s, assigned_by = %s,"
+                b" assigned_at = now(), label = '', config_override = '{}'"
+                b" WHERE id = %s",
+                (org.id, assigned_by, current.id),
+            )
+    except psycopg.errors.CheckViolation as exc:
+        raise _refused(exc, phone) from exc
+    return await _existing(conn, phone)
+
+
+async def update_number(
+    conn: Connection,
+    raw: str,
+    *,
+    default_country: str,
+    label: str | None = None,
+    max_concurrent_calls: int | None = None,
+    active: bool | None = None,
+    override_changes: Mapping[str, Any] | None = None,
+) -> NumberRow:
+    """Change a number; None leaves a field as it is (none of them is nullable).
+
+    `override_changes` is merged onto the stored override, after validation: an unknown key
+    or a bad value is refused (`ConfigOverrideError` naming the key) and nothing is written.
+    """
+    phone = normalize_number(raw, default_country)
+    checked = validate_override(override_changes) if override_changes else None
+    async with conn.transaction():
+        current = await _existing(conn, phone, lock=True)
+        override = None
+        if checked is not None:
+            override = validate_override({**current.config_override, **checked})
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    b"UPDATE sip_numbers SET label = coalesce(%s, label),"
+                    b" max_concurrent_calls = coalesce(%s, max_concurrent_calls),"
+                    b" active = coalesce(%s, active),"
+                    b" config_override = coalesce(%s, config_override)"
+                    b" WHERE id = %s",
+                    (
+                        label,
+                        max_concurrent_calls,
+                        active,
+                        None if override is None else Jsonb(override),
+                        current.id,
+                    ),
+                )
+        except psycopg.errors.CheckViolation as exc:
+            raise _refused(exc, phone) from exc
+        return await _existing(conn, phone)
+
+
+async def list_numbers(conn: Connection, org_slug: str | None = None) -> list[NumberRow]:
+    """Every number (of organization `org_slug` when given), by organization then number."""
+    if org_slug is None:
+        cursor = await conn.execute(_SELECT + b" ORDER BY o.slug, n.phone_number")
+    else:
+        org = await get_org(conn, org_slug)
+        cursor = await conn.execute(
+            _SELECT + b" WHERE n.organization_id = %s ORDER BY n.phone_number", (org.id,)
+        )
+    return [_number(row) for row in await cursor.fetchall()]
+
+
+async def remove_number(conn: Connection, raw: str, *, default_country: str) -> NumberRow:
+    """Take a number off the trunk; return what it was.
+
+    Refused (`Conflict`) while the number has live calls. Past sessions keep their record
+    (their link to the number is cleared); the audit trigger records the removal with the
+    transaction's actor.
+    """
+    phone = normalize_number(raw, default_country)
+    current = await _existing(conn, phone, lock=True)
+    try:
+        async with conn.transaction():
+            await conn.execute(b"DELETE FROM sip_numbers WHERE id = %s", (current.id,))
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise Conflict(
+            f"number {phone} has live calls: deactivate it now, remove it when they end"
+        ) from exc
+    return current
