@@ -7,15 +7,21 @@ operator transaction as every other write.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from frontdesk.config import Settings
+from frontdesk.errors import NotFound
 from frontdesk.store.engine import Pool
+from frontdesk.store.numbers import add_number, update_number
+from frontdesk.store.orgs import create_org, get_org, set_org_config
 from frontdesk.store.tx import operator_tx
-from frontdesk.tenancy.config import KnowledgeEntry, TenantConfig, validate_override
+from frontdesk.store.users import add_user, generate_password
+from frontdesk.tenancy.config import KnowledgeEntry, TenantConfig
+
+OPERATOR = "operator@frontdesk.example"
 
 
 @dataclass(frozen=True)
@@ -70,36 +76,58 @@ DEMO_ORGS = (
 
 
 async def seed_demo(pool: Pool, settings: Settings) -> str:
-    """Create the demo organizations and numbers when missing; return what to tell the user."""
+    """Create the demo businesses, numbers and logins when missing; say what to call.
+
+    Passwords are generated on the first seed and kept (readable by the owner only) in
+    `<data_dir>/demo-logins.txt`, so every `--demo` start can show them again.
+    """
+    country = settings.default_country
+    logins: list[tuple[str, str]] = []
     async with operator_tx(pool, actor="demo") as conn:
         for org in DEMO_ORGS:
-            cursor = await conn.execute(
-                "INSERT INTO organizations (slug, name, max_concurrent_calls) VALUES (%s, %s, %s)"
-                " ON CONFLICT (slug) DO NOTHING RETURNING id",
-                (org.slug, org.name, org.max_calls),
-            )
-            created = await cursor.fetchone()
-            if created is None:
+            try:
+                await get_org(conn, org.slug)
                 continue  # seeded before: leave whatever the user changed since
-            org_id = created[0]
-            await conn.execute(
-                "INSERT INTO agent_instances (organization_id, config) VALUES (%s, %s)",
-                (org_id, Jsonb(org.config.model_dump(mode="json"))),
-            )
+            except NotFound:
+                pass
+            await create_org(conn, org.slug, org.name, org.max_calls)
+            await set_org_config(conn, org.slug, org.config.model_dump(mode="json"))
             for number in org.numbers:
-                await conn.execute(
-                    "INSERT INTO sip_numbers (phone_number, organization_id, label,"
-                    " config_override, max_concurrent_calls, assigned_by)"
-                    " VALUES (%s, %s, %s, %s, %s, 'demo') ON CONFLICT (phone_number) DO NOTHING",
-                    (
-                        number.number,
-                        org_id,
-                        number.label,
-                        Jsonb(validate_override(number.override)),
-                        number.max_calls,
-                    ),
+                await add_number(
+                    conn,
+                    number.number,
+                    org.slug,
+                    label=number.label,
+                    max_concurrent_calls=number.max_calls,
+                    assigned_by="demo",
+                    default_country=country,
                 )
+                if number.override:
+                    await update_number(
+                        conn, number.number, default_country=country,
+                        override_changes=number.override,
+                    )  # fmt: skip
+            password = generate_password()
+            await add_user(conn, org.owner, password, org_slug=org.slug, role="owner")
+            logins.append((org.owner, password))
+        if logins:  # the first seed: the operator too
+            password = generate_password()
+            await add_user(conn, OPERATOR, password, operator=True)
+            logins.append((OPERATOR, password))
+    if logins:
+        _save_logins(settings.data_dir, logins)
     return demo_text(settings)
+
+
+def _logins_file(data_dir: Path) -> Path:
+    return data_dir / "demo-logins.txt"
+
+
+def _save_logins(data_dir: Path, logins: list[tuple[str, str]]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = _logins_file(data_dir)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as out:
+        out.writelines(f"{email} {password}\n" for email, password in logins)
 
 
 def demo_text(settings: Settings) -> str:
@@ -110,6 +138,12 @@ def demo_text(settings: Settings) -> str:
         for number in org.numbers:
             greeting = number.override.get("greeting", org.config.greeting)
             lines.append(f"    {number.number:<15} {number.label:<20} greeting: {greeting}")
+    lines.append("  logins (web app, from the dashboards issue on):")
+    path = _logins_file(settings.data_dir)
+    if path.is_file():
+        lines += [f"    {line}" for line in path.read_text().splitlines()]
+    else:
+        lines.append(f"    {path} is missing: add a user with `frontdesk user add`")
     first = DEMO_ORGS[0].numbers[0].number
     lines += [
         "  call one:",
