@@ -121,13 +121,17 @@ async def test_a_change_made_by_another_process_is_seen_within_a_second(two_orgs
 async def test_edge_answers_each_number_for_its_org(
     two_orgs: Pool, edge_factory: EdgeFactory
 ) -> None:
+    from frontdesk.store.sessions import SessionRecorder
+
     require_tool("sipp", "sip-tester")
     decider = RoutingDecider(await load_routing_table(two_orgs, "IT"))
     watcher = RoutingWatcher(two_orgs, "IT", decider.swap)
+    recorder = SessionRecorder(two_orgs, "test-node")
     task = asyncio.create_task(watcher.run())
+    recording = asyncio.create_task(recorder.run())
     try:
         await asyncio.wait_for(watcher.listening.wait(), 5)
-        edge = await edge_factory(decider=decider)
+        edge = await edge_factory(decider=decider, on_record=recorder.submit)
         dialled = {
             "+390551234567": "Ready to take your order",
             "0551234568": "How can I help?",
@@ -139,7 +143,15 @@ async def test_edge_answers_each_number_for_its_org(
         assert (await final_status(edge, "0550000001")).status == 480
         assert await wait_for(lambda: len(edge.history) == 5, 3)
         answered = {r.called: r.greeting for r in edge.history if r.outcome == "answered"}
-        assert answered == dialled
+        assert answered == dialled  # the greeting each call was given (its merged config)
+        assert await wait_for(lambda: recorder.written == 5, 3)
+        assert [(r[0], r[1], r[2], r[3], r[4]) for r in await sessions_of(two_orgs)] == [
+            ("pizzeria", "+390551234567", "completed", "remote-bye", None),
+            ("pizzeria", "+390551234568", "completed", "remote-bye", None),
+            ("studio", "+390557654321", "completed", "remote-bye", None),
+            (None, "+390559999999", "rejected", "unknown-number", 404),
+            (None, "0550000001", "rejected", "number-inactive", 480),
+        ]
         # the operator changes a greeting: the next call gets it, no restart
         async with operator_tx(two_orgs) as conn:
             await conn.execute(
@@ -154,7 +166,8 @@ async def test_edge_answers_each_number_for_its_org(
         assert edge.history[-1].greeting == "Studio, hello"
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        recording.cancel()
+        await asyncio.gather(task, recording, return_exceptions=True)
 
 
 async def test_deactivating_a_number_leaves_its_live_call_alone(
