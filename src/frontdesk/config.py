@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")
     node_max_calls: int = Field(200, ge=1)
     node_busy_answer: Literal["486", "503"] = "486"
+    node_ttl: float = Field(15.0, gt=0)  # a node silent this long is dead: its calls are reaped
     media_timeout: float = Field(12.0, gt=0)
     hold_timeout: float = Field(1800.0, gt=0)
     max_call_duration: float = Field(3600.0, gt=0)

@@ -14,6 +14,7 @@ from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
+from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
@@ -49,7 +50,18 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(watcher.run(), name="routing watcher")
         recorder = SessionRecorder(pool, settings.node_id)
         background.spawn(recorder.run(), name="session recorder")
-        edge = EdgeServer(settings, decider, on_record=recorder.submit)
+        admission = Admission(
+            pool,
+            decider,
+            node_id=settings.node_id,
+            node_max_calls=settings.node_max_calls,
+            node_ttl=settings.node_ttl,
+            node_busy_answer=settings.node_busy_answer,
+            retry_after=settings.retry_after,
+        )
+        await admission.register()
+        background.spawn(admission.run_heartbeat(), name="heartbeat")
+        edge = EdgeServer(settings, admission, on_record=recorder.submit)
         await edge.start()
         print(_banner(settings, edge, demo), flush=True)
         if demo:

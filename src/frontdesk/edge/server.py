@@ -352,7 +352,10 @@ class EdgeServer:
         route = decision.context.get("route")
         if isinstance(route, Route):  # what the session row links to
             record.extra.update(
-                org_id=route.entry.org_id, number_id=route.entry.number_id, called_e164=route.called
+                org_id=route.entry.org_id,
+                number_id=route.entry.number_id,
+                called_e164=route.called,
+                session_id=decision.context.get("session_id"),
             )
         try:
             call = await self._open_media(server_call, facts, decision, offer, loop.time())

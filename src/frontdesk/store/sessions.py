@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +27,15 @@ from frontdesk.store.tx import operator_tx
 log = logging.getLogger(__name__)
 
 _OUTCOMES = {"answered": "completed", "rejected": "rejected", "cancelled": "cancelled"}
+# an admitted call's row was inserted by admission (in progress): it is completed here
 _INSERT = b"""
-INSERT INTO sessions (organization_id, sip_number_id, call_id_sip, caller_number,
+INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip, caller_number,
                       called_number, node_id, started_at, answered_at, ended_at, outcome,
                       reason, reject_status)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET answered_at = EXCLUDED.answered_at,
+    ended_at = greatest(EXCLUDED.ended_at, sessions.started_at), outcome = EXCLUDED.outcome,
+    reason = EXCLUDED.reason, reject_status = EXCLUDED.reject_status
 """
 _BATCH = 500
 
@@ -45,6 +50,7 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
     answered = record.answered_at if outcome in ("completed", "failed") else None
     called = record.extra.get("called_e164") or record.called or "(none)"
     return (
+        record.extra.get("session_id") or uuid.uuid4(),
         record.extra.get("org_id"),
         record.extra.get("number_id"),
         record.call_id or "(none)",

@@ -41,13 +41,15 @@ async def tenant_tx(pool: Pool, org_id: UUID) -> AsyncIterator[Connection]:
 
 
 @asynccontextmanager
-async def operator_tx(pool: Pool, actor: str | None = None) -> AsyncIterator[Connection]:
+async def operator_tx(
+    pool: Pool, actor: str | None = None, wait_s: float | None = None
+) -> AsyncIterator[Connection]:
     """One transaction as the operator: every organization's rows.
 
     `actor` ("cli:root", "user:ops@example.com") is recorded by the audit triggers for the
     changes that carry no actor column of their own (a number's removal).
     """
-    async with pool.connection() as conn, conn.transaction():
+    async with pool.connection(timeout=wait_s) as conn, conn.transaction():
         await conn.execute(b"SET LOCAL ROLE frontdesk_operator")
         if actor is not None:
             await conn.execute(b"SELECT set_config('frontdesk.actor', %s, true)", (actor,))

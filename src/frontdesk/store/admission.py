@@ -1,0 +1,241 @@
+"""Admission: one atomic decision per INVITE over three nested limits, exact across nodes.
+
+Owns: the `CallDecider` of a node with a database: route the dialled number (over the
+routing snapshot), then admit or refuse in ONE short transaction, and release the slot
+exactly once when the call ends; this node's row in `nodes`, its heartbeat, and reaping
+the calls of nodes that stopped heartbeating (a crashed node frees its slots through the
+others, a restarted node reaps its own rows first).
+
+Why the decision is exact (no over-admission under any interleaving, on one node or many):
+every admission takes, inside its transaction and always in this order, a row lock on
+this node's `nodes` row and then on the organization's row (`SELECT … FOR UPDATE`). Two
+admissions for the same organization, from any node, therefore run one after the other,
+and so do two admissions on the same node. Under READ COMMITTED each count statement
+taken after the locks sees every `active_calls` row committed by whoever held them
+before, and nobody else can insert a row counted against the same organization or node
+until this transaction ends. A number belongs to exactly one organization, so the org
+lock covers the number's count too. The order node → organization is the same
+everywhere, so the locks cannot deadlock. Releases (`DELETE`) take no lock: a concurrent
+release can only make a count briefly too high (a conservative refusal), never too low.
+Counts always come from `active_calls` rows, never from counters that could drift.
+
+Must not: speak SIP (it returns `Accept`/`Reject`; the edge answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from frontdesk.calls.decision import Accept, Decision, InviteFacts, Reject
+from frontdesk.calls.routing import Route, RoutingDecider
+from frontdesk.store.engine import Pool
+from frontdesk.store.tx import operator_tx
+
+log = logging.getLogger(__name__)
+
+_DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
+
+_COUNTS = b"""
+SELECT (SELECT count(*) FROM active_calls WHERE sip_number_id = %(number)s),
+       (SELECT count(*) FROM active_calls WHERE organization_id = %(org)s),
+       (SELECT count(*) FROM active_calls WHERE node_id = %(node)s)
+"""
+_REAP = b"""
+WITH dead AS (
+    SELECT id FROM nodes
+    WHERE id <> %(me)s AND heartbeat_at < now() - make_interval(secs => %(ttl)s)
+), gone AS (
+    DELETE FROM active_calls WHERE node_id IN (SELECT id FROM dead) RETURNING session_id
+)
+UPDATE sessions SET outcome = 'failed', reason = 'node-lost', ended_at = now()
+WHERE id IN (SELECT session_id FROM gone) AND outcome = 'in-progress'
+RETURNING id
+"""
+_REAP_OWN = b"""
+WITH gone AS (DELETE FROM active_calls WHERE node_id = %(me)s RETURNING session_id)
+UPDATE sessions SET outcome = 'failed', reason = 'node-restart', ended_at = now()
+WHERE id IN (SELECT session_id FROM gone) AND outcome = 'in-progress'
+RETURNING id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """An admitted call's claim on the limits, until it is released."""
+
+    session_id: uuid.UUID
+    route: Route
+
+
+class Admission:
+    """The node's `CallDecider`: routing, then the atomic admission transaction."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        routing: RoutingDecider,
+        *,
+        node_id: str,
+        node_max_calls: int,
+        node_ttl: float,
+        node_busy_answer: str = "486",
+        retry_after: int = 30,
+        db_timeout: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._routing = routing
+        self.node_id = node_id
+        self._node_max = node_max_calls
+        self._ttl = node_ttl
+        self._node_503 = node_busy_answer == "503"
+        self._retry_after = str(retry_after)
+        self._db_timeout = db_timeout
+        self._slots: dict[str, Slot] = {}  # by SIP Call-ID, while the call holds a slot
+        self._unreleased: set[uuid.UUID] = set()  # released while the database was away
+        self.reaped = 0
+        self.released = 0
+
+    # ------------------------------------------------------------------ node life
+    async def register(self) -> int:
+        """Upsert this node and reap what a previous run of it left; return rows reaped."""
+        async with operator_tx(self._pool) as conn:
+            await conn.execute(
+                b"INSERT INTO nodes (id, max_calls) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE"
+                b" SET max_calls = EXCLUDED.max_calls, started_at = now(), heartbeat_at = now()",
+                (self.node_id, self._node_max),
+            )
+            cursor = await conn.execute(_REAP_OWN, {"me": self.node_id})
+            reaped = len(await cursor.fetchall())
+        if reaped:
+            log.warning("reaped %d call(s) left by this node's previous run", reaped)
+        self.reaped += reaped
+        return reaped
+
+    async def run_heartbeat(self) -> None:
+        """Until cancelled: heartbeat, reap dead nodes' calls, retry failed releases."""
+        interval = max(self._ttl / 3, 0.2)
+        while True:
+            try:
+                await self.heartbeat_once()
+            except _DB_ERRORS as exc:
+                log.warning("heartbeat failed (database away?): %s", exc)
+            await asyncio.sleep(interval)
+
+    async def heartbeat_once(self) -> None:
+        async with operator_tx(self._pool, wait_s=self._db_timeout) as conn:
+            await conn.execute(
+                b"UPDATE nodes SET heartbeat_at = now() WHERE id = %s", (self.node_id,)
+            )
+            cursor = await conn.execute(_REAP, {"me": self.node_id, "ttl": self._ttl})
+            reaped = len(await cursor.fetchall())
+            if self._unreleased:
+                pending = list(self._unreleased)
+                await conn.execute(
+                    b"DELETE FROM active_calls WHERE session_id = ANY(%s)", (pending,)
+                )
+                self._unreleased.difference_update(pending)
+                self.released += len(pending)
+        if reaped:
+            log.warning("reaped %d call(s) of nodes silent for over %g s", reaped, self._ttl)
+            self.reaped += reaped
+
+    # ------------------------------------------------------------------ decisions
+    async def decide(self, facts: InviteFacts) -> Decision:
+        routed = self._routing.table.route(facts.called, facts.caller)
+        if isinstance(routed, Reject):
+            return routed
+        session_id = uuid.uuid4()
+        try:
+            refusal = await self._admit(facts, routed, session_id)
+        except _DB_ERRORS as exc:
+            log.warning("admission failed, answering 503: %s", exc)
+            return Reject(503, "database-unavailable", (("Retry-After", self._retry_after),))
+        if refusal is not None:
+            return refusal
+        self._slots[facts.call_id] = Slot(session_id, routed)
+        return Accept(
+            greeting=routed.config.greeting, context={"route": routed, "session_id": session_id}
+        )
+
+    def _busy(self, level: str) -> Reject:
+        if level == "node" and self._node_503:
+            return Reject(503, "limit-node", (("Retry-After", self._retry_after),))
+        return Reject(486, f"limit-{level}", (("X-Frontdesk-Limit", level),))
+
+    async def _admit(
+        self, facts: InviteFacts, route: Route, session_id: uuid.UUID
+    ) -> Reject | None:
+        """The one transaction: lock node then org, count, insert or refuse."""
+        entry = route.entry
+        async with operator_tx(self._pool, wait_s=self._db_timeout) as conn:
+            await conn.execute(b"SELECT 1 FROM nodes WHERE id = %s FOR UPDATE", (self.node_id,))
+            cursor = await conn.execute(
+                b"SELECT o.max_concurrent_calls, o.active, n.max_concurrent_calls, n.active"
+                b" FROM organizations o JOIN sip_numbers n ON n.organization_id = o.id"
+                b" WHERE o.id = %s AND n.id = %s FOR UPDATE OF o",
+                (entry.org_id, entry.number_id),
+            )
+            limits = await cursor.fetchone()
+            if limits is None:  # removed or reassigned since the snapshot (reloading now)
+                return Reject(480, "number-changed")
+            org_max, org_active, number_max, number_active = limits
+            # the database's flags win over a snapshot that may be a moment old
+            if not org_active:
+                return Reject(480, "org-suspended")
+            if not number_active:
+                return Reject(480, "number-inactive")
+            cursor = await conn.execute(
+                _COUNTS, {"number": entry.number_id, "org": entry.org_id, "node": self.node_id}
+            )
+            counts = await cursor.fetchone()
+            assert counts is not None  # a SELECT of three counts always returns a row
+            number_count, org_count, node_count = counts
+            if number_count >= number_max:
+                return self._busy("number")
+            if org_max is not None and org_count >= org_max:
+                return self._busy("org")
+            if node_count >= self._node_max:
+                return self._busy("node")
+            await conn.execute(
+                b"INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip,"
+                b" caller_number, called_number, node_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (session_id, entry.org_id, entry.number_id, facts.call_id or "(none)",
+                 route.caller[:128], route.called, self.node_id),
+            )  # fmt: skip
+            await conn.execute(
+                b"INSERT INTO active_calls (session_id, organization_id, sip_number_id, node_id,"
+                b" call_id_sip) VALUES (%s, %s, %s, %s, %s)",
+                (
+                    session_id,
+                    entry.org_id,
+                    entry.number_id,
+                    self.node_id,
+                    facts.call_id or "(none)",
+                ),
+            )
+        return None
+
+    async def release(self, facts: InviteFacts, reason: str) -> None:
+        """Free the call's slot: exactly once, however often or late this is called."""
+        slot = self._slots.pop(facts.call_id, None)
+        if slot is None:
+            return
+        try:
+            async with operator_tx(self._pool, wait_s=self._db_timeout) as conn:
+                await conn.execute(
+                    b"DELETE FROM active_calls WHERE session_id = %s", (slot.session_id,)
+                )
+            self.released += 1
+        except _DB_ERRORS as exc:  # the heartbeat loop retries it when the database is back
+            log.warning("releasing call %s failed, will retry: %s", facts.call_id, exc)
+            self._unreleased.add(slot.session_id)
+
+    @property
+    def live_slots(self) -> int:
+        return len(self._slots)

@@ -1,0 +1,178 @@
+"""Admission against the real database: exact nested limits under concurrency from several
+nodes (each with its own pool, so decisions really race in PostgreSQL), slots released
+exactly once, dead nodes reaped, a restarted node reaping its own rows, 503 without a
+database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from frontdesk.calls.decision import Accept, InviteFacts, Reject
+from frontdesk.calls.routing import RoutingDecider
+from frontdesk.store.admission import Admission
+from frontdesk.store.engine import Pool, open_pool
+from frontdesk.store.numbers import add_number, update_number
+from frontdesk.store.orgs import create_org, update_org
+from frontdesk.store.routing import load_routing_table
+from frontdesk.store.tx import operator_tx
+
+pytestmark = pytest.mark.integration
+
+
+async def seed(pool: Pool) -> None:
+    async with operator_tx(pool, actor="test") as conn:
+        await create_org(conn, "pizzeria", "Pizzeria", max_concurrent_calls=None)
+        await create_org(conn, "studio", "Studio", max_concurrent_calls=3)
+        for number, org, limit in (
+            ("+390551234567", "pizzeria", 5),
+            ("+390557654321", "studio", 10),
+            ("+390557654322", "studio", 10),
+        ):
+            await add_number(conn, number, org, max_concurrent_calls=limit, assigned_by="test",
+                             default_country="IT")  # fmt: skip
+
+
+@pytest.fixture
+async def nodes(db: str, pool: Pool) -> AsyncIterator[list[Admission]]:
+    """Three nodes on one database, each with its own pool; node capacity 4."""
+    await seed(pool)
+    table = await load_routing_table(pool, "IT")
+    pools = [await open_pool(db, max_size=8) for _ in range(3)]
+    admissions = [
+        Admission(p, RoutingDecider(table), node_id=f"node-{i}", node_max_calls=4, node_ttl=3)
+        for i, p in enumerate(pools)
+    ]
+    for admission in admissions:
+        await admission.register()
+    yield admissions
+    for p in pools:
+        await p.close()
+
+
+def facts(call_id: str, called: str) -> InviteFacts:
+    return InviteFacts(
+        call_id=call_id, called=called, caller="3331234567", source=("127.0.0.1", 5060)
+    )
+
+
+async def burst(
+    nodes: list[Admission], called: str | list[str], total: int, tag: str
+) -> Counter[str]:
+    numbers = called if isinstance(called, list) else [called]
+    decisions = await asyncio.gather(*(
+        nodes[i % len(nodes)].decide(facts(f"{tag}-{i}", numbers[i % len(numbers)]))
+        for i in range(total)
+    ))  # fmt: skip
+    outcome: Counter[str] = Counter()
+    for decision in decisions:
+        if isinstance(decision, Accept):
+            outcome["admitted"] += 1
+        else:
+            assert isinstance(decision, Reject)
+            outcome[f"{decision.status} {dict(decision.headers).get('X-Frontdesk-Limit', '')}"] += 1
+    return outcome
+
+
+async def release_all(nodes: list[Admission], tag: str, total: int) -> None:
+    for i in range(total):
+        await nodes[i % len(nodes)].release(facts(f"{tag}-{i}", ""), "bye")
+
+
+async def active(pool: Pool) -> int:
+    async with operator_tx(pool) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM active_calls")).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_number_limit_is_exact_across_nodes_every_round(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    for round_ in range(20):
+        outcome = await burst(nodes, "0551234567", 60, f"r{round_}")
+        assert outcome == Counter({"admitted": 5, "486 number": 55}), (round_, outcome)
+        assert await active(pool) == 5
+        await release_all(nodes, f"r{round_}", 60)
+        assert await active(pool) == 0
+
+
+async def test_org_limit_spread_over_two_numbers(nodes: list[Admission], pool: Pool) -> None:
+    outcome = await burst(nodes, ["+390557654321", "+390557654322"], 40, "org")
+    assert outcome == Counter({"admitted": 3, "486 org": 37})
+
+
+async def test_node_capacity(db: str, pool: Pool) -> None:
+    await seed(pool)
+    async with operator_tx(pool) as conn:
+        await update_number(conn, "+390551234567", default_country="IT", max_concurrent_calls=100)
+    table = await load_routing_table(pool, "IT")
+    pools = [await open_pool(db, max_size=8) for _ in range(3)]
+    try:
+        small = [
+            Admission(p, RoutingDecider(table), node_id=f"small-{i}", node_max_calls=2, node_ttl=3)
+            for i, p in enumerate(pools)
+        ]
+        for admission in small:
+            await admission.register()
+        outcome = await burst(small, "+390551234567", 30, "cap")
+        assert outcome == Counter({"admitted": 6, "486 node": 24})
+        assert [a.live_slots for a in small] == [2, 2, 2]
+    finally:
+        for p in pools:
+            await p.close()
+
+
+async def test_release_is_exactly_once(nodes: list[Admission], pool: Pool) -> None:
+    node = nodes[0]
+    assert isinstance(await node.decide(facts("once", "+390551234567")), Accept)
+    assert await active(pool) == 1
+    for _ in range(3):
+        await node.release(facts("once", ""), "bye")
+    assert await active(pool) == 0 and node.released == 1
+
+
+async def test_suspending_the_org_refuses_at_once_even_with_an_old_snapshot(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    async with operator_tx(pool) as conn:
+        await update_org(conn, "pizzeria", active=False)
+    decision = await nodes[0].decide(facts("late", "+390551234567"))  # snapshot still says active
+    assert decision == Reject(480, "org-suspended")
+
+
+async def test_dead_node_is_reaped_and_restart_reaps_own(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    a, b, _ = nodes
+    for i in range(2):
+        assert isinstance(await b.decide(facts(f"b{i}", "+390551234567")), Accept)
+    assert await active(pool) == 2
+    await a.heartbeat_once()
+    assert await active(pool) == 2  # b is alive
+    async with operator_tx(pool) as conn:  # b stops heartbeating
+        await conn.execute(
+            "UPDATE nodes SET started_at = now() - interval '1 hour',"
+            " heartbeat_at = now() - interval '1 minute' WHERE id = 'node-1'"
+        )
+    await a.heartbeat_once()
+    assert await active(pool) == 0 and a.reaped == 2
+    async with operator_tx(pool) as conn:
+        query = "SELECT outcome, reason FROM sessions WHERE node_id = 'node-1'"
+        rows = await (await conn.execute(query)).fetchall()
+    assert rows == [("failed", "node-lost")] * 2
+    # a node that restarts reaps what its previous run left
+    assert isinstance(await a.decide(facts("a0", "+390551234567")), Accept)
+    assert await a.register() == 1
+    assert await active(pool) == 0
+
+
+async def test_no_database_means_503(nodes: list[Admission]) -> None:
+    node = nodes[2]
+    await node._pool.close()  # the database is unreachable for this node
+    decision = await node.decide(facts("x", "+390551234567"))
+    assert isinstance(decision, Reject) and decision.status == 503
+    assert dict(decision.headers)["Retry-After"] == "30"
