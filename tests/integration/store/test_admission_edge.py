@@ -1,0 +1,138 @@
+"""Admission through a real edge and sipp: ghosts are freed by the media watchdog, calls on
+hold are not, and a database outage costs no established call and no history."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.integration.test_edge_routing import final_status
+
+from frontdesk.calls.routing import RoutingDecider
+from frontdesk.edge.server import EdgeServer
+from frontdesk.store.admission import Admission
+from frontdesk.store.embedded import EmbeddedPostgres
+from frontdesk.store.engine import Pool, open_pool
+from frontdesk.store.migrate import migrate
+from frontdesk.store.numbers import add_number
+from frontdesk.store.orgs import create_org
+from frontdesk.store.routing import load_routing_table
+from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.tx import operator_tx
+from frontdesk.testing.sipp import write_rtp_pcap
+
+pytestmark = pytest.mark.integration
+
+NUMBER = "+390551234567"
+
+
+@dataclass
+class Node:
+    edge: EdgeServer
+    admission: Admission
+    recorder: SessionRecorder
+
+
+@pytest.fixture
+async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(pool: Pool, limit: int, **overrides: object) -> Node:
+        async with operator_tx(pool, actor="test") as conn:
+            await create_org(conn, "pizzeria", "Pizzeria")
+            await add_number(conn, NUMBER, "pizzeria", max_concurrent_calls=limit,
+                             assigned_by="test", default_country="IT")  # fmt: skip
+        routing = RoutingDecider(await load_routing_table(pool, "IT"))
+        admission = Admission(pool, routing, node_id="edge-1", node_max_calls=50, node_ttl=3)
+        await admission.register()
+        recorder = SessionRecorder(pool, "edge-1", retry_s=0.2)
+        tasks.append(asyncio.create_task(recorder.run()))
+        tasks.append(asyncio.create_task(admission.run_heartbeat()))
+        edge = await edge_factory(decider=admission, on_record=recorder.submit, **overrides)
+        return Node(edge, admission, recorder)
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def active(pool: Pool) -> int:
+    async with operator_tx(pool) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM active_calls")).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def one_second_pcap(folder: Path) -> Path:
+    pcap = folder / "tone.pcap"
+    write_rtp_pcap(pcap, b"\x7f\x00" * 4000, payload_type=0, ptime_ms=20)
+    return pcap
+
+
+async def test_ghost_call_is_freed_and_the_next_call_admitted(
+    pool: Pool, node_factory: object, tmp_path: Path
+) -> None:
+    require_tool("sipp", "sip-tester")
+    node: Node = await node_factory(pool, 1, media_timeout=2.0)  # type: ignore[operator]
+    ghost = asyncio.create_task(
+        sipp(node.edge, SIPP_DATA / "uac_stop_rtp.xml", service=NUMBER,
+             keys={"pcap": str(one_second_pcap(tmp_path))}, timeout_s=20)
+    )  # fmt: skip
+    assert await wait_for(lambda: len(node.edge.calls) == 1, 5)
+    assert (await final_status(node.edge, NUMBER)).status == 486  # the one slot is taken
+    assert_ok(await ghost)  # the ghost got our BYE (media timeout)
+    assert node.edge.history[-1].reason == "media-timeout"
+    assert await wait_for(lambda: node.admission.released == 1, 2)
+    assert await active(pool) == 0
+    assert_ok(await sipp(node.edge, SIPP_DATA / "uac_basic.xml", service=NUMBER, timeout_s=15))
+
+
+async def test_database_outage_costs_no_call_and_no_history(
+    node_factory: object, tmp_path: Path
+) -> None:
+    """A dedicated embedded server is stopped during a call, and started again."""
+    require_tool("sipp", "sip-tester")
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="fd-outage-", dir="/tmp")) / "pg")
+    server.ensure_running()
+    conninfo = server.ensure_database("frontdesk")
+    await migrate(conninfo)
+    pool = await open_pool(conninfo, max_size=4, wait_s=2.0)
+    try:
+        node: Node = await node_factory(pool, 5)  # type: ignore[operator]
+        live = asyncio.create_task(
+            sipp(node.edge, SIPP_DATA / "uac_basic.xml", service=NUMBER,
+                 extra_args=["-d", "4000"], timeout_s=30)
+        )  # fmt: skip
+        assert await wait_for(lambda: len(node.edge.calls) == 1, 5)
+        await asyncio.to_thread(server.force_stop)
+        refused = await final_status(node.edge, NUMBER)
+        assert refused.status == 503 and refused.headers.get("Retry-After") == "30"
+        assert_ok(await live)  # the established call went on, and ended with its BYE
+        assert node.edge.history[-1].reason == "remote-bye"
+        assert node.recorder.written == 0  # nothing could be written...
+        assert node.recorder.queued == 2  # ...and nothing is lost
+        await asyncio.to_thread(server.ensure_running)
+        back = asyncio.get_running_loop().time()
+        while (await final_status(node.edge, NUMBER)).status != 200:
+            assert asyncio.get_running_loop().time() - back < 5, "admission did not resume in 5 s"
+            await asyncio.sleep(0.2)
+        resumed = asyncio.get_running_loop().time() - back
+        print(f"\nadmission resumed {resumed:.2f} s after the database came back")
+        assert await wait_for(lambda: node.recorder.queued == 0, 5)
+        assert await wait_for(lambda: node.admission.live_slots <= 1, 2)
+        async with operator_tx(pool) as conn:
+            rows = await (await conn.execute(
+                "SELECT outcome, reason FROM sessions ORDER BY started_at")).fetchall()  # fmt: skip
+        assert rows[:2] == [("completed", "remote-bye"), ("rejected", "database-unavailable")]
+    finally:
+        await pool.close()
+        await asyncio.to_thread(server.force_stop)
+        await asyncio.to_thread(shutil.rmtree, server.pgdata.parent, ignore_errors=True)
