@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from frontdesk.cli_admin import number_app, org_app, user_app
+from frontdesk.cli_admin import calls, number_app, org_app, user_app
 from frontdesk.config import Settings, load_settings
 from frontdesk.errors import ConfigError
 
@@ -116,6 +116,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(number_app, name="number")
 app.add_typer(user_app, name="user")
+app.command("calls")(calls)
 
 
 @db_app.command("migrate")

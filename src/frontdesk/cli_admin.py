@@ -424,3 +424,56 @@ def user_add(
     typer.echo(_run(config, work))
     if generated:
         typer.echo(f"password (shown once): {password}")
+
+
+def calls(
+    active: Annotated[bool, typer.Option("--active", help="Only the calls live now.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    config: ConfigOption = None,
+) -> None:
+    """Live calls (every node) and the most recent call attempts."""
+    from frontdesk.store.calls import live_calls, recent_calls
+
+    async def work(conn: Connection, settings: Settings) -> str:
+        live = await live_calls(conn)
+        out = [f"live calls: {len(live)}"]
+        if live:
+            out.append(
+                _table(
+                    ("STARTED", "ORG", "NUMBER", "NODE", "CALL-ID"),
+                    [
+                        (
+                            f"{c.started_at:%Y-%m-%d %H:%M:%S}",
+                            c.org_slug,
+                            c.number,
+                            c.node_id,
+                            c.call_id,
+                        )
+                        for c in live
+                    ],
+                )
+            )
+        if not active:
+            past = await recent_calls(conn, limit)
+            out.append(f"\nrecent calls: {len(past)}")
+            if past:
+                out.append(
+                    _table(
+                        ("STARTED", "ORG", "CALLED", "OUTCOME", "REASON", "DURATION", "NODE"),
+                        [
+                            (
+                                f"{c.started_at:%Y-%m-%d %H:%M:%S}",
+                                c.org_slug or "-",
+                                c.called,
+                                c.outcome + (f" {c.reject_status}" if c.reject_status else ""),
+                                c.reason or "-",
+                                f"{c.duration.total_seconds():.1f} s" if c.duration else "-",
+                                c.node_id,
+                            )
+                            for c in past
+                        ],
+                    )
+                )
+        return "\n".join(out)
+
+    typer.echo(_run(config, work))

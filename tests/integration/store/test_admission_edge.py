@@ -136,3 +136,35 @@ async def test_database_outage_costs_no_call_and_no_history(
         await pool.close()
         await asyncio.to_thread(server.force_stop)
         await asyncio.to_thread(shutil.rmtree, server.pgdata.parent, ignore_errors=True)
+
+
+async def test_calls_command_shows_live_calls_and_history(
+    pool: Pool, db: str, node_factory: object
+) -> None:
+    from typer.testing import CliRunner
+
+    from frontdesk.cli import app
+
+    require_tool("sipp", "sip-tester")
+    node: Node = await node_factory(pool, 1)  # type: ignore[operator]
+    live = asyncio.create_task(
+        sipp(node.edge, SIPP_DATA / "uac_basic.xml", service=NUMBER, extra_args=["-d", "2500"],
+             timeout_s=20)
+    )  # fmt: skip
+    assert await wait_for(lambda: len(node.edge.calls) == 1, 5)
+    assert (await final_status(node.edge, NUMBER)).status == 486
+    env = {"FRONTDESK_DATABASE_URL": db}
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["calls", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    during = await asyncio.to_thread(run, "--active")
+    assert "live calls: 1" in during and "pizzeria" in during and NUMBER in during
+    assert "recent calls" not in during
+    assert_ok(await live)
+    assert await wait_for(lambda: node.recorder.written == 2, 3)
+    after = await asyncio.to_thread(run)
+    assert "live calls: 0" in after
+    assert "completed" in after and "rejected 486" in after and "limit-number" in after
