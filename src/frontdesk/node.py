@@ -7,19 +7,31 @@ start-up banner that tells a newcomer how to place a test call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+
+import uvicorn
 
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
+from frontdesk.metrics import NodeMetrics
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGINT/SIGTERM."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
 
 
 def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
@@ -27,7 +39,9 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
     target = settings.advertised_ip
     lines = [
         f"frontdesk node {settings.node_id} is up",
-        f"  SIP (UDP) on {host}:{port}; RTP ports {settings.rtp_ports}",
+        f"  SIP (UDP, TCP) on {host}:{port}; RTP ports {settings.rtp_ports}",
+        f"  web on http://{settings.http_host}:{settings.http_port} "
+        "(/healthz, /readyz, /metrics, /docs)",
         f"  trusted PBX addresses: {', '.join(settings.pbx_addresses)}",
         "  place a test call:",
         f"    sipp -sn uac -i 127.0.0.1 -p 5070 -m 1 -s NUMBER {target}:{port}",
@@ -61,8 +75,32 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         )
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
-        edge = EdgeServer(settings, admission, on_record=recorder.submit)
+        metrics = NodeMetrics()
+        edge = EdgeServer(
+            settings, admission, on_record=recorder.submit, on_setup=metrics.observe_setup
+        )
         await edge.start()
+        metrics.watch(edge, admission)
+
+        async def ready() -> dict[str, bool]:
+            try:
+                async with pool.connection(timeout=1.0) as conn:
+                    await conn.execute(b"SELECT 1")
+                database = True
+            except Exception:  # any failure means not ready; the check must not raise
+                database = False
+            return {"sip": edge.sip_address is not None, "database": database}
+
+        web = _WebServer(
+            uvicorn.Config(
+                create_app(registry=metrics.registry, ready=ready),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        web_task = background.spawn(web.serve(), name="web")
         print(_banner(settings, edge, demo), flush=True)
         if demo:
             print(demo_text, flush=True)
@@ -74,6 +112,8 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             await stop.wait()
         finally:
             log.info("stopping: ending calls")
+            web.should_exit = True
+            await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
             await background.close()
             try:  # the last calls' sessions

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.conftest import require_tool
 
@@ -30,6 +32,7 @@ def node_env(data_dir: Path, **extra: str) -> dict[str, str]:
         FRONTDESK_RTP_PORTS=rtp_range_avoiding(sip_port, 100),
         FRONTDESK_PUBLIC_IP="127.0.0.1",
         FRONTDESK_DATA_DIR=str(data_dir),
+        FRONTDESK_HTTP_PORT=str(free_port(kind=socket.SOCK_STREAM)),
     )
     env.update(extra)
     return env
@@ -65,6 +68,17 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
             timeout_s=15,
         )
         assert result.successful_calls == 2, result.errors_tail
+        web = f"http://127.0.0.1:{env['FRONTDESK_HTTP_PORT']}"
+        assert httpx.get(f"{web}/healthz").json() == {"status": "ok"}
+        ready = httpx.get(f"{web}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"sip": True, "database": True}
+        metrics = httpx.get(f"{web}/metrics").text
+        assert (
+            'frontdesk_call_attempts_total{outcome="answered",reason="remote-bye"} 2.0' in metrics
+        )
+        assert "frontdesk_call_setup_seconds_count 2.0" in metrics
+        assert 'frontdesk_stranger_packets_total{kind="sip"} 0.0' in metrics
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
         assert proc.returncode == 0, out

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp, target
 
+from frontdesk.metrics import NodeMetrics
 from frontdesk.testing.netns import Topology, require_netns_support
 from frontdesk.testing.sipp import run_sipp
 
@@ -69,6 +71,10 @@ async def test_loopback_stranger_gets_nothing(edge_factory: EdgeFactory, tmp_pat
         assert_ok(await sipp(edge, SIPP_DATA / "options.xml", timeout_s=5))
     assert packets_in(pcap) == []  # zero bytes to the stranger, retransmissions included
     assert edge.stats.stranger_sip >= 2
+    metrics = NodeMetrics()
+    metrics.watch(edge)
+    scraped = generate_latest(metrics.registry).decode()
+    assert f'frontdesk_stranger_packets_total{{kind="sip"}} {edge.stats.stranger_sip}.0' in scraped
     assert edge.history == type(edge.history)([], maxlen=edge.history.maxlen)
 
 

@@ -19,7 +19,7 @@ import logging
 import math
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +75,7 @@ class EdgeStats:
     rejected: int = 0
     cancelled: int = 0
     media_timeouts: int = 0
+    rtp_rejected: int = 0  # RTP from sources other than the one the call's SDP named
 
 
 def _bound_udp(host: str, port: int) -> socket.socket:
@@ -113,10 +114,13 @@ class EdgeServer:
         timers: TimerValues | None = None,
         responder: Responder | None = None,
         on_record: Callable[[CallRecord], None] | None = None,
+        on_setup: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.decider = decider
         self.on_record = on_record  # every finished call attempt (the session recorder)
+        self.on_setup = on_setup  # seconds from INVITE to 200 OK, per answered call
+        self.attempts: Counter[tuple[str, str]] = Counter()  # (outcome, reason)
         self.allowlist = Allowlist(settings.pbx_networks)
         self.timers = timers or TimerValues()
         self.responder = responder or _echo
@@ -324,6 +328,7 @@ class EdgeServer:
         ua = self.ua
         loop = asyncio.get_running_loop()
         assert ua is not None
+        setup_started = time.perf_counter()
         facts = invite_facts(server_call.invite, server_call.source)
         record = CallRecord(
             facts.call_id, facts.called, facts.caller, "pending", "", 0, time.time()
@@ -372,6 +377,8 @@ class EdgeServer:
             self._process()
             return
         call.answered_at = now
+        if self.on_setup is not None:
+            self.on_setup(time.perf_counter() - setup_started)
         self.calls[facts.call_id] = call
         self._media_due.add(call, call.media.next_deadline())
         server_call.app = call
@@ -530,6 +537,7 @@ class EdgeServer:
     def _release_media(self, call: EdgeCall) -> None:
         if call.finish():
             self.ports.release(call.port)
+            self.stats.rtp_rejected += call.rtp_rejected
 
     def _close_record(self, record: CallRecord, outcome: str, reason: str, status: int) -> None:
         record.outcome = outcome
@@ -537,6 +545,7 @@ class EdgeServer:
         record.status = status
         record.ended_at = time.time()
         self.history.append(record)
+        self.attempts[(outcome, reason)] += 1
         log.info("call %s %s: %s (%s)", record.call_id, outcome, reason, status)
         if self.on_record is not None:
             try:

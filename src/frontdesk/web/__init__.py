@@ -1,0 +1,1 @@
+"""The web app: operations endpoints now; tenant, operator and dashboard pages later."""
