@@ -140,6 +140,7 @@ class EdgeServer:
         self._setups = TaskOwner("call setup")
         self._call_tasks = TaskOwner("call responders")
         self._background = TaskOwner("edge background")
+        self._releases = TaskOwner("slot releases")
         self._records: dict[str, CallRecord] = {}
         self._media_due: SlotSchedule[EdgeCall] = SlotSchedule(MEDIA_TICK)
         # how late each media tick started and how long it worked (the last ~10 minutes)
@@ -204,6 +205,8 @@ class EdgeServer:
             while ua.pending_requests and loop.time() < deadline:  # noqa: ASYNC110 (polls the core)
                 await asyncio.sleep(0.05)
         await self._call_tasks.close()
+        await self._releases.drain(wait_s=5.0)  # every ended call's slot is freed
+        await self._releases.close()
         await self._background.close()
         if self._timer is not None:
             self._timer.cancel()
@@ -532,7 +535,7 @@ class EdgeServer:
                 duration_s=loop_now - call.answered_at,
             )
             self._close_record(record, "answered", reason, 200)
-        self._background.spawn(self.decider.release(call.facts, reason), name="release")
+        self._releases.spawn(self.decider.release(call.facts, reason), name="release")
 
     def _release_media(self, call: EdgeCall) -> None:
         if call.finish():

@@ -38,6 +38,11 @@ class TaskOwner:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def drain(self, wait_s: float) -> None:
+        """Wait up to `wait_s` seconds for the running tasks to finish by themselves."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=wait_s)
+
     async def close(self) -> None:
         """Cancel every task and wait until all have finished."""
         self._closing = True

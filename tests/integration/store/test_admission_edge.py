@@ -168,3 +168,20 @@ async def test_calls_command_shows_live_calls_and_history(
     after = await asyncio.to_thread(run)
     assert "live calls: 0" in after
     assert "completed" in after and "rejected 486" in after and "limit-number" in after
+
+
+async def test_graceful_stop_ends_calls_and_frees_their_slots(
+    pool: Pool, node_factory: object
+) -> None:
+    require_tool("sipp", "sip-tester")
+    node: Node = await node_factory(pool, 5)  # type: ignore[operator]
+    calls = asyncio.create_task(
+        sipp(node.edge, SIPP_DATA / "uac_remote_bye.xml", calls=3, rate=50, service=NUMBER,
+             timeout_s=20)
+    )  # fmt: skip
+    assert await wait_for(lambda: len(node.edge.calls) == 3, 5)
+    assert await active(pool) == 3
+    await node.edge.stop(grace=1.0)
+    assert await active(pool) == 0  # every slot freed before stop() returned
+    assert_ok(await calls, 3)  # each caller got our BYE
+    assert {r.reason for r in node.edge.history} == {"shutdown"}
