@@ -26,7 +26,15 @@ from pathlib import Path
 import uvloop
 
 from bench import kamailio_ref
-from bench.edge_bench import SIPP, Figure, command, rate_and_outcome, sipp, target_of
+from bench.edge_bench import (
+    SIPP,
+    Figure,
+    bench_settings,
+    command,
+    rate_and_outcome,
+    sipp,
+    target_of,
+)
 from bench.wire import capture, invite_to_answer_ms
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import load_settings
@@ -38,8 +46,7 @@ from frontdesk.store.orgs import create_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port, percentile
+from frontdesk.testing.sipp import percentile
 
 OPEN = "+390551000000"  # a number whose limit is never reached
 ONE = "+390551000001"  # a number with one slot
@@ -60,17 +67,7 @@ class Node:
 
 
 async def start_node(pool: Pool) -> Node:
-    sip_port = free_port()
-    settings = load_settings(
-        None,
-        sip_host="127.0.0.1",
-        sip_port=sip_port,
-        pbx_addresses=["127.0.0.1"],
-        public_ip="127.0.0.1",
-        rtp_ports=rtp_range_avoiding(sip_port, 4000),
-        node_max_calls=2000,
-        log_level="WARNING",
-    )
+    settings = bench_settings()
     routing = RoutingDecider(await load_routing_table(pool, "IT"))
     admission = Admission(
         pool, routing, node_id="bench", node_max_calls=2000, node_ttl=15, db_timeout=5.0

@@ -39,7 +39,7 @@ import uvloop
 from bench import kamailio_ref
 from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
 from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, Reject
-from frontdesk.config import load_settings
+from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import SippResult, free_port, percentile, run_sipp, write_rtp_pcap
@@ -78,20 +78,24 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def start_edge(decider: object, **overrides: object) -> EdgeServer:
+def bench_settings(**overrides: object) -> Settings:
+    """A node on loopback with free ports, room for 2,000 calls, quiet logs."""
     sip_port = free_port()
-    settings = load_settings(
-        None,
-        sip_host="127.0.0.1",
-        sip_port=sip_port,
-        pbx_addresses=["127.0.0.1"],
-        public_ip="127.0.0.1",
-        rtp_ports=rtp_range_avoiding(sip_port, 4000),
-        node_max_calls=2000,
-        log_level="WARNING",
-        **overrides,
-    )
-    edge = EdgeServer(settings, decider)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "sip_host": "127.0.0.1",
+        "sip_port": sip_port,
+        "pbx_addresses": ["127.0.0.1"],
+        "public_ip": "127.0.0.1",
+        "rtp_ports": rtp_range_avoiding(sip_port, 4000),
+        "node_max_calls": 2000,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return load_settings(None, **values)
+
+
+async def start_edge(decider: object, **overrides: object) -> EdgeServer:
+    edge = EdgeServer(bench_settings(**overrides), decider)  # type: ignore[arg-type]
     await edge.start()
     return edge
 
