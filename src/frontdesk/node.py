@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 
 import uvicorn
 
@@ -17,6 +18,7 @@ from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
+from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
@@ -25,6 +27,23 @@ from frontdesk.store.sessions import SessionRecorder
 from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")
+
+
+def _http_socket(settings: Settings) -> socket.socket:
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"HTTP port {port} on {host} is not free ({exc.strerror}): set FRONTDESK_HTTP_PORT"
+        ) from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
 
 
 class _WebServer(uvicorn.Server):
@@ -100,7 +119,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 lifespan="off",
             )
         )
-        web_task = background.spawn(web.serve(), name="web")
+        # bound here, so a taken port is a clear start-up error (uvicorn would sys.exit)
+        web_task = background.spawn(web.serve(sockets=[_http_socket(settings)]), name="web")
+        while not web.started:
+            if web_task.done():
+                raise ConfigError("the web server did not start (see the log above)")
+            await asyncio.sleep(0.01)
         print(_banner(settings, edge, demo), flush=True)
         if demo:
             print(demo_text, flush=True)

@@ -109,3 +109,17 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "'not-an-ip' is not an IP address or CIDR" in done.stderr
+
+
+def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        env = node_env(tmp_path, FRONTDESK_HTTP_PORT=str(taken.getsockname()[1]))
+        done = subprocess.run(
+            [*FRONTDESK, "run", "--demo"], env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "is not free" in done.stderr and "FRONTDESK_HTTP_PORT" in done.stderr
+    assert "is up" not in done.stdout  # never announced as up
