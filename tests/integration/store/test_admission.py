@@ -176,3 +176,14 @@ async def test_no_database_means_503(nodes: list[Admission]) -> None:
     decision = await node.decide(facts("x", "+390551234567"))
     assert isinstance(decision, Reject) and decision.status == 503
     assert dict(decision.headers)["Retry-After"] == "30"
+
+
+async def test_node_capacity_can_answer_503_for_pbx_failover(db: str, pool: Pool) -> None:
+    await seed(pool)
+    table = await load_routing_table(pool, "IT")
+    node = Admission(pool, RoutingDecider(table), node_id="full", node_max_calls=1, node_ttl=3,
+                     node_busy_answer="503", retry_after=7)  # fmt: skip
+    await node.register()
+    assert isinstance(await node.decide(facts("first", "+390551234567")), Accept)
+    refused = await node.decide(facts("second", "+390551234567"))
+    assert refused == Reject(503, "limit-node", (("Retry-After", "7"),))
