@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in one run, printing the Markdown for docs/benchmarks.md.
+"""`make bench`: every benchmark in one run (about 8 minutes), printing the Markdown for
+docs/benchmarks.md.
 
 python -m bench.run_all [--quick]
 """
@@ -11,7 +12,13 @@ import sys
 
 def main() -> None:
     quick = ["--quick"] if "--quick" in sys.argv[1:] else []
-    for module, args in (("bench.micro", []), ("bench.edge_bench", quick)):
+    runs = (
+        ("bench.micro", []),
+        ("bench.edge_bench", quick),
+        ("bench.routing_bench", []),
+        ("bench.admission_bench", quick),
+    )
+    for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)
 
 
