@@ -9,9 +9,9 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-APT_TOOLS := sip-tester baresip sox espeak-ng tcpdump nftables iproute2 kamailio
+APT_TOOLS := sip-tester baresip sox espeak-ng tcpdump nftables iproute2 kamailio chromium
 # command that proves each package is present, in the same order
-APT_PROBES := sipp baresip sox espeak-ng tcpdump nft ip kamailio
+APT_PROBES := sipp baresip sox espeak-ng tcpdump nft ip kamailio chromium
 
 .PHONY: install install-dev apt-tools run test lint typecheck unit bench clean
 

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from frontdesk.cli_admin import calls, number_app, org_app, user_app
+from frontdesk.cli_livekit import livekit_app
+from frontdesk.cli_web import token_app
 from frontdesk.config import Settings, load_settings
 from frontdesk.errors import ConfigError
 
@@ -116,6 +118,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(number_app, name="number")
 app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(livekit_app, name="livekit")
 app.command("calls")(calls)
 
 

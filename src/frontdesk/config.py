@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -74,6 +74,48 @@ class Settings(BaseSettings):
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     use_uvloop: bool = True
+
+    # Agent providers (keys for the cloud sets; tuning for the offline set)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None  # an OpenAI-compatible server: Groq, vLLM, Ollama
+    deepgram_api_key: SecretStr | None = None
+    elevenlabs_api_key: SecretStr | None = None
+    cartesia_api_key: SecretStr | None = None
+    agent_whisper_threads: int = Field(1, ge=1, le=64)  # per worker process; workers share cores
+    agent_tts_threads: int = Field(1, ge=1, le=64)  # piper's onnxruntime intra-op threads
+    agent_vad_min_silence: float = Field(0.45, gt=0, le=5)  # silence that ends a turn, seconds
+
+    # Agent sessions: worker processes beside the edge, turn taking
+    agent_enabled: bool = True  # False: answered calls get the built-in echo responder
+    agent_workers: int = Field(0, ge=0, le=256)  # worker processes; 0 = one per CPU core
+    agent_provider_factory: str = Field(
+        "frontdesk.agent.call_providers:providers_for_call", pattern=r"^[\w.]+:\w+$"
+    )
+    agent_endpointing_delay: float = Field(0.4, ge=0, le=5)  # after VAD end of speech, seconds
+    agent_interruption_min_duration: float = Field(0.15, ge=0, le=5)  # speech that barges in
+
+    # Web app: sessions, cookies, login rate limit, live counts
+    web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)
+    web_secure_cookies: bool | None = None  # None: Secure when the request came over https
+    web_login_max_failures: int = Field(5, ge=1)  # per email and per client IP, in the window
+    web_login_window: float = Field(300.0, gt=0)  # seconds
+    web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
+
+    # Operations dashboard: the IANA zone its days and hours are in when a request names none
+    operations_time_zone: str = Field("Europe/Rome", min_length=1, max_length=64)
+
+    # LiveKit front (`frontdesk livekit sync|worker`, POST /livekit/webhook)
+    livekit_url: str | None = None  # e.g. https://livekit.example.com (ws:// also accepted)
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    livekit_agent_name: str = Field("frontdesk", min_length=1, max_length=200)
+    livekit_room_prefix: str = Field("call-", min_length=1, max_length=100)
+    livekit_trunk_name: str = Field("frontdesk", min_length=1, max_length=200)
+    livekit_wildcard_trunk: bool = False  # accept any called number (no `numbers` list)
+    livekit_ringing_timeout: float = Field(15.0, gt=0, le=180)  # LiveKit rings this long at most
+    livekit_departure_timeout: int = Field(5, ge=0, le=3600)  # room closes this long after
+    livekit_reconcile_interval: float = Field(10.0, gt=0)  # compare rows with LiveKit's rooms
+    livekit_reconcile_grace: float = Field(20.0, gt=0)  # a younger row is never judged
 
     @field_validator("pbx_addresses", mode="before")
     @classmethod

@@ -68,7 +68,28 @@ DEMO_ORGS = (
     DemoOrg(
         "studio-rossi",
         "Studio Legale Rossi",
-        TenantConfig(greeting="Studio Rossi, good morning.", language="en"),
+        TenantConfig(
+            greeting="Studio Rossi, good morning.",
+            language="en",
+            knowledge_base=(
+                KnowledgeEntry(
+                    question="When is the office open?",
+                    answer="Monday to Friday, from 9 am to 1 pm and from 3 pm to 6 pm.",
+                ),
+                KnowledgeEntry(
+                    question="Where is the office?",
+                    answer="Via dei Servi 21, in the centre of Florence, on the second floor.",
+                ),
+                KnowledgeEntry(
+                    question="How much does a first consultation cost?",
+                    answer="The first consultation costs 80 euros and lasts about half an hour.",
+                ),
+                KnowledgeEntry(
+                    question="What kind of cases do you handle?",
+                    answer="Family law, employment law and property disputes.",
+                ),
+            ),
+        ),
         (DemoNumber("+390557654321", "Front office", {}),),
         owner="owner@studio-rossi.example",
     ),

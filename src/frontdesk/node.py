@@ -14,6 +14,7 @@ import socket
 
 import uvicorn
 
+from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
@@ -95,9 +96,18 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
+        agents = AgentHost(settings, pool) if settings.agent_enabled else None
+        if agents is not None:
+            await agents.start()  # worker processes load their models meanwhile
         edge = EdgeServer(
-            settings, admission, on_record=recorder.submit, on_setup=metrics.observe_setup
+            settings,
+            admission,
+            on_record=recorder.submit,
+            on_setup=metrics.observe_setup,
+            responder=agents.run_call if agents is not None else None,
         )
+        if agents is not None:
+            agents.attach(edge)
         await edge.start()
         metrics.watch(edge, admission)
 
@@ -112,7 +122,13 @@ async def serve(settings: Settings, demo: bool = False) -> None:
 
         web = _WebServer(
             uvicorn.Config(
-                create_app(registry=metrics.registry, ready=ready),
+                create_app(
+                    settings=settings,
+                    pool=pool,
+                    registry=metrics.registry,
+                    ready=ready,
+                    tasks=background,
+                ),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",
@@ -139,6 +155,8 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             web.should_exit = True
             await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            if agents is not None:
+                await agents.stop()
             await background.close()
             try:  # the last calls' sessions
                 await asyncio.wait_for(recorder.flush(), 5)

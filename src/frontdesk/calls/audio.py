@@ -37,12 +37,19 @@ class CallAudio:
         self._on_hangup = on_hangup
         self._frames: asyncio.Queue[bytes | None] = asyncio.Queue(_MAX_QUEUED_FRAMES)
         self._dtmf: asyncio.Queue[str | None] = asyncio.Queue()
+        self._ended = asyncio.Event()
         self.dropped_frames = 0
         self.closed = False
+        # when set, caller frames go straight here instead of the queue `frames()` reads:
+        # the agent host forwards them to a worker process without a task hop per frame
+        self.on_frame: Callable[[bytes], None] | None = None
 
     # -- fed by the edge (media clock) ------------------------------------------------
     def feed_frame(self, pcm16k: bytes) -> None:
         if self.closed:
+            return
+        if self.on_frame is not None:
+            self.on_frame(pcm16k)
             return
         if self._frames.full():
             self._frames.get_nowait()
@@ -53,11 +60,16 @@ class CallAudio:
         if not self.closed:
             self._dtmf.put_nowait(digit)
 
+    async def closed_wait(self) -> None:
+        """Return when the call has ended."""
+        await self._ended.wait()
+
     def close(self) -> None:
         """The call ended: iterators finish, further output is ignored."""
         if self.closed:
             return
         self.closed = True
+        self._ended.set()
         if self._frames.full():
             self._frames.get_nowait()
         self._frames.put_nowait(None)

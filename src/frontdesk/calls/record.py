@@ -26,4 +26,5 @@ class CallRecord:
     rx_packets: int = 0
     tx_packets: int = 0
     dtmf: str = ""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -74,6 +74,11 @@ class EdgeCall:
         self.dtmf: list[str] = []
         self.finished = False
         self.confirmed = False
+        # what the agent and the caller said, in order ({"role", "text", "at"}): stored on
+        # the session row when the call ends
+        self.transcript: list[dict[str, Any]] = []
+        # a blind transfer in progress: resolved with the final status (200 = transferred)
+        self.transfer: asyncio.Future[int] | None = None
 
     @property
     def call_id(self) -> str:
@@ -114,6 +119,8 @@ class EdgeCall:
             return False
         self.finished = True
         self.audio.close()
+        if self.transfer is not None and not self.transfer.done():
+            self.transfer.set_result(487)  # the call ended before the transfer did
         if self.responder is not None and not self.responder.done():
             self.responder.cancel()
         for transport in (self.rtp, self.rtcp):

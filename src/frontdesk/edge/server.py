@@ -40,6 +40,7 @@ from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import PortsExhausted, SdpError, SipParseError
 from frontdesk.media.session import MediaSession
 from frontdesk.sip.dialog import CallState
+from frontdesk.sip.headers import SipUri
 from frontdesk.sip.message import Request, Response
 from frontdesk.sip.sdp import LocalMedia, SessionDescription, negotiate
 from frontdesk.sip.timers import TimerValues
@@ -49,8 +50,10 @@ from frontdesk.sip.useragent import (
     CallEnded,
     IncomingCall,
     InviteRefused,
+    ReferAnswered,
     ServerCall,
     SessionModified,
+    TransferProgress,
     UaConfig,
     UserAgent,
 )
@@ -318,6 +321,12 @@ class EdgeServer:
                 self._end(server_call, reason)
             case SessionModified(call=server_call, request=request):
                 self._modify(server_call, request.body)
+            case ReferAnswered(call=server_call, status=status):
+                if status >= 300:
+                    self._transfer_done(server_call, status)
+            case TransferProgress(call=server_call, status=status, terminated=terminated):
+                if status >= 200 or terminated:
+                    self._transfer_done(server_call, status if status >= 200 else 0)
             case InviteRefused(request=request, source=source, status=status, reason=reason):
                 self.stats.rejected += 1
                 facts = invite_facts(request, source)
@@ -479,6 +488,40 @@ class EdgeServer:
             log.exception("responder of call %s failed", call.call_id)
             self._agent_hangup(call, "responder-error")
 
+    def transfer(self, call: EdgeCall, target: str) -> asyncio.Future[int]:
+        """Blind-transfer the caller to `target` (a PBX extension or number) with REFER.
+
+        The future resolves with the transfer's final status: 200 when the PBX reports
+        the new call answered (our leg is then ended with BYE, reason `transferred`),
+        else the failure status (0 when the PBX said nothing we could read). At most one
+        transfer runs per call.
+        """
+        ua, loop = self.ua, self._loop
+        assert ua is not None and loop is not None
+        future: asyncio.Future[int] = loop.create_future()
+        if call.finished or call.transfer is not None:
+            future.set_result(491 if call.transfer is not None else 481)
+            return future
+        host = SipUri.parse(call.server_call.dialog.remote_target).host
+        peer_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        target_uri = f"sip:{target}@{peer_host}"
+        referred_by = f"sip:{call.facts.called or 'frontdesk'}@{self.settings.advertised_ip}"
+        if not ua.refer(call.server_call, target_uri, loop.time(), referred_by=referred_by):
+            future.set_result(481)
+            return future
+        call.transfer = future
+        self._process()
+        return future
+
+    def _transfer_done(self, server_call: ServerCall, status: int) -> None:
+        call = self.calls.get(server_call.call_id)
+        if call is None or call.transfer is None or call.transfer.done():
+            return
+        call.transfer.set_result(status)
+        call.transfer = None
+        if 200 <= status < 300:
+            self._agent_hangup(call, "transferred")
+
     def _agent_hangup(self, call: EdgeCall, reason: str) -> None:
         ua, loop = self.ua, self._loop
         if ua is not None and loop is not None and not call.finished:
@@ -525,6 +568,7 @@ class EdgeServer:
             record.rx_packets = call.media.rx_packets
             record.tx_packets = call.media.tx_packets
             record.dtmf = "".join(call.dtmf)
+            record.transcript = list(call.transcript)
             loop_now = self._loop.time() if self._loop is not None else 0.0
             record.extra.update(
                 codec=call.codec,

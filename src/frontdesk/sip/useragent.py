@@ -7,7 +7,9 @@ transaction (retransmissions are answered from there), to a dialog (ACK, BYE, re
 UPDATE, INFO), or starts something new (INVITE, OPTIONS, CANCEL ...). What the
 application must decide shows up in `events`: `IncomingCall` (answer or reject it),
 `SessionModified` (a re-INVITE or UPDATE offer: accept or reject it), and the facts
-`CallConfirmed`, `CallCancelled`, `CallEnded`. What must go on the wire is appended to
+`CallConfirmed`, `CallCancelled`, `CallEnded`, and for a blind transfer we started with
+`refer()` (RFC 3515), `ReferAnswered` (the final answer to our REFER) and
+`TransferProgress` (each NOTIFY's sipfrag status). What must go on the wire is appended to
 `outbox` as `(bytes, address)`. Timers are `Deadlines` entries: the adapter calls
 `advance(now)` when `next_deadline()` comes.
 
@@ -45,7 +47,7 @@ from frontdesk.sip.transaction import (
 )
 
 MAGIC_COOKIE = "z9hG4bK"
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, NOTIFY"
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 KNOWN_UNSUPPORTED = frozenset(
     {"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "PRACK"}
@@ -75,6 +77,7 @@ class ServerCall:
     _ok_interval: float = 0.0
     _ok_give_up: float = 0.0
     _modify: tuple[Request, ServerInviteTransaction | ServerNonInviteTransaction] | None = None
+    refer_pending: bool = False  # our REFER's implicit subscription is alive (RFC 3515)
 
     @property
     def call_id(self) -> str:
@@ -128,7 +131,33 @@ class InviteRefused:
     reason: str
 
 
-Event = IncomingCall | CallConfirmed | CallCancelled | CallEnded | SessionModified | InviteRefused
+@dataclass(frozen=True, slots=True)
+class ReferAnswered:
+    """The final response to our REFER (408 when it timed out)."""
+
+    call: ServerCall
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """A NOTIFY of our REFER's subscription: the status line of its sipfrag body."""
+
+    call: ServerCall
+    status: int
+    terminated: bool
+
+
+Event = (
+    IncomingCall
+    | CallConfirmed
+    | CallCancelled
+    | CallEnded
+    | SessionModified
+    | InviteRefused
+    | ReferAnswered
+    | TransferProgress
+)
 
 
 @dataclass(slots=True)
@@ -253,6 +282,28 @@ class UserAgent:
         self._forget(call)
         self._send_in_dialog(call, "BYE", now)
         self.events.append(CallEnded(call, reason))
+        return True
+
+    def refer(self, call: ServerCall, target: str, now: float, referred_by: str = "") -> bool:
+        """Ask the peer to call `target` (a SIP URI) in our place: a blind transfer.
+
+        The outcome arrives as `ReferAnswered` and then `TransferProgress` events; ending
+        our leg on success is the application's call (it sends BYE with `hangup`).
+        """
+        if call.dialog.state is not CallState.CONFIRMED or call.refer_pending:
+            return False
+        call.refer_pending = True
+        extra = [("Refer-To", f"<{target}>")]
+        if referred_by:
+            extra.append(("Referred-By", f"<{referred_by}>"))
+
+        def answered(response: Response | None) -> None:
+            status = response.status if response is not None else 408
+            if status >= 300:
+                call.refer_pending = False
+            self.events.append(ReferAnswered(call, status))
+
+        self._send_in_dialog(call, "REFER", now, extra, answered)
         return True
 
     def accept_modify(self, call: ServerCall, sdp: bytes, now: float) -> bool:
@@ -420,6 +471,8 @@ class UserAgent:
                 self.events.append(CallEnded(call, "remote-bye"))
         elif method in ("INVITE", "UPDATE"):
             self._on_modify(call, request, key, source, now)
+        elif method == "NOTIFY":
+            self._on_notify(call, request, key, source, now)
         elif method in ("INFO", "OPTIONS"):
             extra = self._capabilities() if method == "OPTIONS" else ()
             self._answer_non_invite(request, key, 200, source, now, extra)
@@ -460,6 +513,21 @@ class UserAgent:
             tx.respond(trying, bytes(trying), now)
         call._modify = (request, tx)
         self.events.append(SessionModified(call, request))
+
+    def _on_notify(
+        self, call: ServerCall, request: Request, key: tuple[str, ...], source: Addr, now: float
+    ) -> None:
+        """A NOTIFY of our REFER's implicit subscription (RFC 3515 §2.4.5)."""
+        event = (request.headers.get("Event") or request.headers.get("o") or "").strip()
+        if not call.refer_pending or event.split(";", 1)[0].strip().lower() != "refer":
+            self._answer_non_invite(request, key, 481, source, now)
+            return
+        self._answer_non_invite(request, key, 200, source, now)
+        state = (request.headers.get("Subscription-State") or "").strip().lower()
+        terminated = state.startswith("terminated")
+        if terminated:
+            call.refer_pending = False
+        self.events.append(TransferProgress(call, sipfrag_status(request.body), terminated))
 
     def _on_ack(self, request: Request, now: float) -> None:
         headers = request.headers
@@ -541,11 +609,18 @@ class UserAgent:
         )
 
     # ---------------------------------------------------------------- plumbing
-    def _send_in_dialog(self, call: ServerCall, method: str, now: float) -> None:
+    def _send_in_dialog(
+        self,
+        call: ServerCall,
+        method: str,
+        now: float,
+        extra: Iterable[tuple[str, str]] = (),
+        on_answer: Callable[[Response | None], None] | None = None,
+    ) -> None:
         branch = MAGIC_COOKIE + self._token()
         hostport = f"{self._contact_hostport}:{self.config.contact_port}"
         via = f"SIP/2.0/{call.dialog.transport} {hostport};branch={branch};rport"
-        request = call.dialog.build_request(method, via, b"", ("Contact", self._contact))
+        request = call.dialog.build_request(method, via, b"", ("Contact", self._contact), *extra)
         peer = call.source
 
         def send(data: bytes) -> None:
@@ -553,6 +628,8 @@ class UserAgent:
 
         def done(tx: ClientNonInviteTransaction, response: Response | None) -> None:
             self._client_txs.pop(tx.key, None)
+            if on_answer is not None:
+                on_answer(response)
 
         tx = ClientNonInviteTransaction(
             branch, bytes(request), send, self.deadlines, self.timers, done
@@ -680,6 +757,14 @@ class UserAgent:
 
     def _send(self, data: bytes, address: Addr) -> None:
         self.outbox.append((data, address))
+
+
+def sipfrag_status(body: bytes) -> int:
+    """The status code of a message/sipfrag body ("SIP/2.0 200 OK"); 0 when unreadable."""
+    first = body.split(b"\n", 1)[0].strip().split()
+    if len(first) >= 2 and first[0].upper().startswith(b"SIP/") and first[1].isdigit():
+        return int(first[1])
+    return 0
 
 
 def _stamp_via(value: str, source: Addr) -> str:

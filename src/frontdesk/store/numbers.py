@@ -241,3 +241,107 @@ async def remove_number(conn: Connection, raw: str, *, default_country: str) -> 
             f"number {phone} has live calls: deactivate it now, remove it when they end"
         ) from exc
     return current
+
+
+# --- by id, for the web app (works in a tenant transaction as in an operator one) -------
+
+
+async def get_number_by_id(conn: Connection, number_id: UUID) -> NumberRow:
+    """The number with id `number_id`, if the transaction may see it; else `NotFound`.
+
+    In a tenant transaction another organization's number is invisible (RLS), so it is
+    `NotFound` too: callers cannot tell "not yours" from "does not exist".
+    """
+    cursor = await conn.execute(_SELECT + b" WHERE n.id = %s", (number_id,))
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound("no such number")
+    return _number(row)
+
+
+async def edit_number(
+    conn: Connection,
+    number_id: UUID,
+    *,
+    label: str | None = None,
+    active: bool | None = None,
+    override_set: Mapping[str, Any] | None = None,
+    override_unset: frozenset[str] = frozenset(),
+) -> NumberRow:
+    """Change what a tenant may change of its number: label, active, config override.
+
+    Writes only the columns tenants are granted (migration 0002), so it runs in a tenant
+    transaction as well as an operator one. `override_set` keys are validated
+    (`ConfigOverrideError` naming the key) and set; `override_unset` keys are removed (the
+    number inherits the organization's value again). One statement: nothing half-saved.
+    """
+    checked = validate_override(override_set) if override_set else {}
+    async with conn.transaction():
+        cursor = await conn.execute(_SELECT + b" WHERE n.id = %s FOR UPDATE OF n", (number_id,))
+        row = await cursor.fetchone()
+        if row is None:
+            raise NotFound("no such number")
+        current = _number(row)
+        override = None
+        if checked or override_unset:
+            merged = {k: v for k, v in current.config_override.items() if k not in override_unset}
+            override = validate_override({**merged, **checked})
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    b"UPDATE sip_numbers SET label = coalesce(%s, label),"
+                    b" active = coalesce(%s, active),"
+                    b" config_override = coalesce(%s, config_override)"
+                    b" WHERE id = %s",
+                    (
+                        label,
+                        active,
+                        None if override is None else Jsonb(override),
+                        current.id,
+                    ),
+                )
+        except psycopg.errors.CheckViolation as exc:
+            raise _refused(exc, current.phone_number) from exc
+        return await get_number_by_id(conn, current.id)
+
+
+async def live_counts(conn: Connection) -> dict[tuple[UUID, UUID], int]:
+    """Live calls per (number id, organization id of the call), as the transaction sees them.
+
+    A reassigned number's calls keep the organization they were admitted for, so the key
+    carries both: a view can count only the calls that belong to whom it shows them to.
+    """
+    cursor = await conn.execute(
+        b"SELECT sip_number_id, organization_id, count(*) FROM active_calls GROUP BY 1, 2"
+    )
+    return {(row[0], row[1]): int(row[2]) for row in await cursor.fetchall()}
+
+
+async def number_owners(conn: Connection) -> dict[UUID, UUID]:
+    """Every visible number's id and its organization's id (what live views fan out by)."""
+    cursor = await conn.execute(b"SELECT id, organization_id FROM sip_numbers")
+    return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One row of the assignment audit: who put which number where, and when."""
+
+    phone_number: str
+    action: str
+    org_slug: str
+    previous_org_slug: str | None
+    assigned_by: str
+    assigned_at: datetime
+
+
+async def recent_assignments(conn: Connection, limit: int = 20) -> list[Assignment]:
+    """The latest `limit` audit rows the transaction may see, newest first."""
+    cursor = await conn.execute(
+        b"SELECT a.phone_number, a.action, o.slug, p.slug, a.assigned_by, a.assigned_at"
+        b" FROM number_assignments a JOIN organizations o ON o.id = a.organization_id"
+        b" LEFT JOIN organizations p ON p.id = a.previous_organization_id"
+        b" ORDER BY a.assigned_at DESC, a.id LIMIT %s",
+        (limit,),
+    )
+    return [Assignment(*row) for row in await cursor.fetchall()]

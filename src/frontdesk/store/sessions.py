@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from frontdesk.calls.record import CallRecord
 from frontdesk.store.engine import Pool
@@ -31,11 +32,12 @@ _OUTCOMES = {"answered": "completed", "rejected": "rejected", "cancelled": "canc
 _INSERT = b"""
 INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip, caller_number,
                       called_number, node_id, started_at, answered_at, ended_at, outcome,
-                      reason, reject_status)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      reason, reject_status, transcript)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET answered_at = EXCLUDED.answered_at,
     ended_at = greatest(EXCLUDED.ended_at, sessions.started_at), outcome = EXCLUDED.outcome,
-    reason = EXCLUDED.reason, reject_status = EXCLUDED.reject_status
+    reason = EXCLUDED.reason, reject_status = EXCLUDED.reject_status,
+    transcript = EXCLUDED.transcript
 """
 _BATCH = 500
 
@@ -63,6 +65,7 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
         outcome,
         (record.reason or "unknown")[:200],
         record.status if outcome == "rejected" else None,
+        Jsonb(record.transcript),
     )
 
 
@@ -76,6 +79,7 @@ class SessionRecorder:
         self._max_queued = max_queued
         self._retry_s = retry_s
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # run() and flush() may overlap: one batch at a time
         self.written = 0
         self.dropped = 0
         self.failures = 0
@@ -107,6 +111,12 @@ class SessionRecorder:
                 raise ConnectionError("the database is unreachable: sessions still queued")
 
     async def _flush_batch(self) -> bool:
+        async with self._writing:
+            if not self._queue:
+                return True
+            return await self._write_batch()
+
+    async def _write_batch(self) -> bool:
         batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
         try:
             async with operator_tx(self._pool) as conn, conn.cursor() as cursor:

@@ -1,0 +1,1 @@
+"""The voice agent: one session per answered call (providers, tools, workers)."""

@@ -1,0 +1,1 @@
+"""Speech, language and voice-activity providers for agent sessions (offline and cloud)."""

@@ -1,0 +1,237 @@
+"""Which STT, LLM, TTS and VAD a call's agent session uses, from its merged TenantConfig.
+
+Owns: the one mapping from `TenantConfig.stt` / `.llm` / `.tts` (and `voice`, `llm_model`,
+`language`) to provider objects, offline or cloud, and the start-up check that every
+org and number's providers have their keys (`check_provider_keys`), so a missing key is
+a clear error naming who uses it before any call, never a crash mid-call.
+
+- offline (default; no keys, no network): `WhisperSTT` (tiny.en), `KnowledgeBaseLLM`,
+  `OfflineTTS` (piper joe; espeak-ng for other languages). Models load once per process.
+- cloud, through the framework's plugins: the OpenAI LLM plugin for any OpenAI-compatible
+  server (`FRONTDESK_OPENAI_BASE_URL` for Groq, vLLM, Ollama; model = `llm_model`), OpenAI
+  or Deepgram STT, OpenAI / ElevenLabs / Cartesia TTS. With a base URL set and no OpenAI
+  key, a placeholder key is sent (local servers ignore it; Groq needs the real one).
+- VAD: always Silero (ONNX, local): it also drives turn-taking and barge-in for cloud STT.
+Building a cloud plugin opens no connection; the first request does.
+
+Must not: read the environment (keys arrive in `Settings`), log keys, or build test fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from livekit.agents import llm, stt, tts, vad
+
+from frontdesk.agent.providers.kb_llm import KnowledgeBaseLLM
+from frontdesk.agent.providers.vad import load_vad
+from frontdesk.config import Settings
+from frontdesk.errors import ConfigError
+from frontdesk.tenancy.config import TenantConfig
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "DEFAULT_OPENAI_LLM_MODEL",
+    "ProviderProblem",
+    "Providers",
+    "build_providers",
+    "check_provider_keys",
+]
+
+DEFAULT_OPENAI_LLM_MODEL = "gpt-4.1-mini"
+DEFAULT_OPENAI_STT_MODEL = "gpt-4o-mini-transcribe"
+_PLACEHOLDER_KEY = "not-needed"  # for OpenAI-compatible local servers that want no key
+
+Kind = Literal["stt", "llm", "tts"]
+
+
+@dataclass(frozen=True)
+class Providers:
+    """What an `AgentSession(stt=..., llm=..., tts=..., vad=...)` takes."""
+
+    stt: stt.STT[Any]
+    llm: llm.LLM[Any]
+    tts: tts.TTS[Any]
+    vad: vad.VAD
+
+
+@dataclass(frozen=True)
+class ProviderProblem:
+    """One thing that keeps (fatal) or degrades (not fatal) an org/number's agent."""
+
+    where: str  # the org/number that uses the provider, as the caller of the check named it
+    kind: Kind
+    provider: str
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.kind} {self.provider!r}: {self.message}"
+
+
+def _needed_keys(config: TenantConfig, settings: Settings) -> list[tuple[Kind, str, str]]:
+    """(kind, provider, setting name) for every key this config needs and lacks."""
+    missing: list[tuple[Kind, str, str]] = []
+    openai_ok = settings.openai_api_key is not None or settings.openai_base_url is not None
+    if config.llm == "openai" and not openai_ok:
+        missing.append(("llm", "openai", "FRONTDESK_OPENAI_API_KEY"))
+    if config.stt == "openai" and not openai_ok:
+        missing.append(("stt", "openai", "FRONTDESK_OPENAI_API_KEY"))
+    if config.stt == "deepgram" and settings.deepgram_api_key is None:
+        missing.append(("stt", "deepgram", "FRONTDESK_DEEPGRAM_API_KEY"))
+    if config.tts == "openai" and not openai_ok:
+        missing.append(("tts", "openai", "FRONTDESK_OPENAI_API_KEY"))
+    if config.tts == "elevenlabs" and settings.elevenlabs_api_key is None:
+        missing.append(("tts", "elevenlabs", "FRONTDESK_ELEVENLABS_API_KEY"))
+    if config.tts == "cartesia" and settings.cartesia_api_key is None:
+        missing.append(("tts", "cartesia", "FRONTDESK_CARTESIA_API_KEY"))
+    return missing
+
+
+def check_provider_keys(
+    configs: Iterable[tuple[str, TenantConfig]], settings: Settings
+) -> list[ProviderProblem]:
+    """Problems of every (name, merged config) pair: missing keys (fatal), and offline
+    speech that cannot follow the configured language (not fatal: it still answers)."""
+    problems: list[ProviderProblem] = []
+    for where, config in configs:
+        for kind, provider, setting in _needed_keys(config, settings):
+            problems.append(
+                ProviderProblem(where, kind, provider, f"needs {setting}, which is not set")
+            )
+        english = config.language.lower().split("-")[0] == "en"
+        if config.stt == "offline" and not english:
+            problems.append(
+                ProviderProblem(
+                    where,
+                    "stt",
+                    "offline",
+                    f"whisper tiny.en understands English only, language is {config.language!r}",
+                    fatal=False,
+                )
+            )
+        if config.llm == "offline-kb" and not english:
+            problems.append(
+                ProviderProblem(
+                    where,
+                    "llm",
+                    "offline-kb",
+                    "the knowledge-base responder's own phrases are English",
+                    fatal=False,
+                )
+            )
+    return problems
+
+
+def build_providers(
+    config: TenantConfig,
+    settings: Settings,
+    *,
+    customer_name: str | None = None,
+    customer_notes: str | None = None,
+    http_session: aiohttp.ClientSession | None = None,
+) -> Providers:
+    """The providers of one call. Raises ConfigError when a needed key is missing (which
+    `check_provider_keys` reports at start-up). `http_session` is handed to the Deepgram,
+    ElevenLabs and Cartesia plugins, which otherwise want a LiveKit job context for one."""
+    missing = _needed_keys(config, settings)
+    if missing:
+        kind, provider, setting = missing[0]
+        raise ConfigError(f"{kind} provider {provider!r} needs {setting}, which is not set")
+    return Providers(
+        stt=_build_stt(config, settings, http_session),
+        llm=_build_llm(config, settings, customer_name, customer_notes),
+        tts=_build_tts(config, settings, http_session),
+        vad=load_vad(settings.agent_vad_min_silence),
+    )
+
+
+def _openai_args(settings: Settings) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if settings.openai_base_url:
+        args["base_url"] = settings.openai_base_url
+    key = settings.openai_api_key
+    args["api_key"] = key.get_secret_value() if key is not None else _PLACEHOLDER_KEY
+    return args
+
+
+def _secret(value: Any) -> str:
+    assert value is not None  # _needed_keys refused a missing key before we get here
+    return str(value.get_secret_value())
+
+
+def _build_stt(
+    config: TenantConfig, settings: Settings, http_session: aiohttp.ClientSession | None
+) -> stt.STT[Any]:
+    if config.stt == "offline":
+        from frontdesk.agent.providers.offline_stt import WhisperSTT
+
+        return WhisperSTT(cpu_threads=settings.agent_whisper_threads)
+    language = config.language.split("-")[0]
+    if config.stt == "openai":
+        from livekit.plugins import openai
+
+        return openai.STT(
+            model=DEFAULT_OPENAI_STT_MODEL,
+            language=language,
+            use_realtime=False,  # the session's Silero VAD cuts turns; one request per turn
+            **_openai_args(settings),
+        )
+    from livekit.plugins import deepgram
+
+    return deepgram.STT(
+        language=config.language,
+        api_key=_secret(settings.deepgram_api_key),
+        http_session=http_session,
+    )
+
+
+def _build_llm(
+    config: TenantConfig,
+    settings: Settings,
+    customer_name: str | None,
+    customer_notes: str | None,
+) -> llm.LLM[Any]:
+    if config.llm == "offline-kb":
+        return KnowledgeBaseLLM(config, customer_name=customer_name, customer_notes=customer_notes)
+    from livekit.plugins import openai
+
+    return openai.LLM(model=config.llm_model or DEFAULT_OPENAI_LLM_MODEL, **_openai_args(settings))
+
+
+def _build_tts(
+    config: TenantConfig, settings: Settings, http_session: aiohttp.ClientSession | None
+) -> tts.TTS[Any]:
+    voice = None if config.voice == "default" else config.voice
+    if config.tts == "offline":
+        from frontdesk.agent.providers.offline_tts import OfflineTTS
+
+        return OfflineTTS(language=config.language, threads=settings.agent_tts_threads)
+    if config.tts == "openai":
+        from livekit.plugins import openai
+
+        extra: dict[str, Any] = {"voice": voice} if voice else {}
+        return openai.TTS(**extra, **_openai_args(settings))
+    if config.tts == "elevenlabs":
+        from livekit.plugins import elevenlabs
+
+        extra = {"voice_id": voice} if voice else {}
+        return elevenlabs.TTS(
+            api_key=_secret(settings.elevenlabs_api_key),
+            language=config.language.split("-")[0],
+            http_session=http_session,
+            **extra,
+        )
+    from livekit.plugins import cartesia
+
+    extra = {"voice": voice} if voice else {}
+    return cartesia.TTS(
+        api_key=_secret(settings.cartesia_api_key),
+        language=config.language.split("-")[0],
+        http_session=http_session,
+        **extra,
+    )

@@ -1,0 +1,150 @@
+"""The agent session's audio ends inside a worker process: our `io.AudioInput` / `io.AudioOutput`.
+
+Owns: turning caller PCM that arrives over IPC into `rtc.AudioFrame`s for the session
+(`PipeAudioInput`), and the session's speech into IPC messages for the edge
+(`PipeAudioOutput`), including the playout bookkeeping the framework needs: when each
+segment started and finished playing, and how much of it was heard when the caller
+barged in.
+
+Playout clock: the edge plays agent audio as soon as it arrives, in order, at real time
+(20 ms per RTP packet). So a segment starts playing when it arrives or when the previous
+one ends, whichever is later, and ends `pushed` seconds after that. The worker keeps that
+clock itself instead of waiting for acknowledgements from the edge: the edge never runs
+ahead of real time, and lag between the two is one IPC hop (well under a frame).
+`clear_buffer()` (barge-in) tells the edge to drop what it has queued and reports each
+unfinished segment as interrupted at the position the clock says was heard.
+
+Must not: block (everything here runs on the worker's event loop) or know about SIP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from livekit import rtc
+from livekit.agents.voice import io
+
+from frontdesk.agent.ipc import Kind
+
+SAMPLE_RATE = 16000
+_MAX_QUEUED_IN = 50  # one second of caller audio; older frames go first
+
+Send = Callable[[Kind, bytes], None]
+
+
+class PipeAudioInput(io.AudioInput):
+    """Caller audio for the session: fed by the worker's reader, read by the framework."""
+
+    def __init__(self) -> None:
+        super().__init__(label="frontdesk-edge")
+        self._queue: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue(_MAX_QUEUED_IN)
+        self.dropped = 0
+        self._closed = False
+
+    def feed(self, pcm: bytes) -> None:
+        if self._closed or not pcm:
+            return
+        frame = rtc.AudioFrame(pcm, SAMPLE_RATE, 1, len(pcm) // 2)
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(frame)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def __anext__(self) -> rtc.AudioFrame:
+        frame = await self._queue.get()
+        if frame is None:
+            self._queue.put_nowait(None)  # every later reader ends too
+            raise StopAsyncIteration
+        return frame
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: float  # monotonic time its first sample plays
+    pushed: float = 0.0  # seconds of audio sent
+    flushed: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+    def heard(self, now: float) -> float:
+        return max(0.0, min(now - self.start, self.pushed))
+
+
+class PipeAudioOutput(io.AudioOutput):
+    """Agent speech to the edge, with the playout events the framework waits for."""
+
+    def __init__(self, send: Send, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(
+            label="frontdesk-edge",
+            capabilities=io.AudioOutputCapabilities(pause=False),
+            sample_rate=SAMPLE_RATE,
+        )
+        self._send = send
+        self._clock = clock
+        self._segments: deque[_Segment] = deque()  # captured, not yet reported finished
+        self._busy_until = 0.0
+
+    @property
+    def playing_until(self) -> float:
+        """Monotonic time at which everything sent so far will have played."""
+        return self._busy_until
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        now = self._clock()
+        current = self._segments[-1] if self._segments else None
+        if current is None or current.flushed:
+            current = _Segment(start=max(now, self._busy_until))
+            self._segments.append(current)
+            self.on_playback_started(created_at=time.time())
+        current.pushed += frame.samples_per_channel / frame.sample_rate
+        self._busy_until = current.start + current.pushed
+        self._send(Kind.AUDIO_OUT, bytes(frame.data))
+
+    def flush(self) -> None:
+        super().flush()
+        if not self._segments or self._segments[-1].flushed:
+            return
+        segment = self._segments[-1]
+        segment.flushed = True
+        delay = max(0.0, segment.start + segment.pushed - self._clock())
+        loop = asyncio.get_running_loop()
+        segment.timer = loop.call_later(delay, self._finish_due)
+
+    def _finish_due(self) -> None:
+        now = self._clock()
+        while self._segments and self._segments[0].flushed:
+            segment = self._segments[0]
+            if segment.start + segment.pushed > now + 0.001:
+                break
+            self._segments.popleft()
+            self.on_playback_finished(playback_position=segment.pushed, interrupted=False)
+
+    def clear_buffer(self) -> None:
+        """Barge-in: the edge drops queued audio now; unfinished segments are interrupted."""
+        self._send(Kind.CLEAR, b"")
+        now = self._clock()
+        self._busy_until = now
+        while self._segments:
+            segment = self._segments.popleft()
+            if segment.timer is not None:
+                segment.timer.cancel()
+            self.on_playback_finished(playback_position=segment.heard(now), interrupted=True)
+
+    def close(self) -> None:
+        """The call ended: cancel pending timers (no events after the end)."""
+        for segment in self._segments:
+            if segment.timer is not None:
+                segment.timer.cancel()
+        self._segments.clear()

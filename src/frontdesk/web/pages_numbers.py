@@ -1,0 +1,131 @@
+"""The tenant pages: `/numbers` (the organization's numbers, live counts) and `/numbers/{id}`.
+
+Owns: rendering the numbers table (live counts update through `/events/live`, see live.py and
+static/live.js), the edit form of one number (label, greeting, language, system prompt,
+active) with each error next to its field, and the active toggle (htmx swaps the row).
+Owners edit, members view, operators see and edit every number.
+
+Must not: add, remove or reassign numbers (operators do that on /admin), or look a number up
+outside the user's RLS scope (service.py does the looking up).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from frontdesk.web.auth import CurrentUser, PoolDep, csrf_protect
+from frontdesk.web.service import (
+    EDITABLE_OVERRIDES,
+    FieldErrors,
+    NumberEdit,
+    NumberView,
+    apply_edit,
+    get_number_view,
+    visible_numbers,
+)
+from frontdesk.web.templating import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+FIELD_MAX = 25_000  # above the longest TenantConfig text (system_prompt, 20,000)
+
+
+def can_edit(user: CurrentUser, view: NumberView) -> bool:
+    return user.is_operator or user.role_in(view.row.organization_id) == "owner"
+
+
+@router.get("/")
+async def home(user: CurrentUser) -> Response:
+    return RedirectResponse("/admin" if user.is_operator else "/numbers", status_code=303)
+
+
+@router.get("/numbers")
+async def numbers_page(request: Request, user: CurrentUser, pool: PoolDep) -> Response:
+    views = await visible_numbers(pool, user)
+    return render(
+        request,
+        "numbers/list.html",
+        {"numbers": views, "can_edit": {v.row.id: can_edit(user, v) for v in views}},
+    )
+
+
+@router.get("/numbers/{number_id}")
+async def number_page(
+    request: Request, number_id: UUID, user: CurrentUser, pool: PoolDep, saved: bool = False
+) -> Response:
+    view = await get_number_view(pool, user, number_id)
+    values = {
+        "label": view.row.label,
+        **{key: str(view.row.config_override.get(key, "")) for key in EDITABLE_OVERRIDES},
+    }
+    return render(
+        request,
+        "numbers/edit.html",
+        {
+            "view": view,
+            "values": values,
+            "errors": {},
+            "saved": saved,
+            "editable": can_edit(user, view),
+        },
+    )
+
+
+@router.post("/numbers/{number_id}")
+async def number_save(
+    request: Request,
+    number_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    label: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    greeting: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    language: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    system_prompt: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    active: Annotated[str | None, Form(max_length=10)] = None,
+) -> Response:
+    """Save the whole form: an empty override field means "inherit the organization's"."""
+    texts = {"greeting": greeting, "language": language.strip(), "system_prompt": system_prompt}
+    edit = NumberEdit(
+        label=label.strip(),
+        active=active is not None,
+        overrides={key: (value if value.strip() else None) for key, value in texts.items()},
+    )
+    try:
+        await apply_edit(pool, user, number_id, edit)
+    except FieldErrors as exc:
+        view = await get_number_view(pool, user, number_id)
+        return render(
+            request,
+            "numbers/edit.html",
+            {
+                "view": view,
+                "values": {"label": label, **texts},
+                "errors": exc.errors,
+                "saved": False,
+                "editable": True,
+            },
+            status_code=422,
+        )
+    return RedirectResponse(f"/numbers/{number_id}?saved=1", status_code=303)
+
+
+@router.post("/numbers/{number_id}/active")
+async def number_toggle(
+    request: Request,
+    number_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    active: Annotated[str, Form(pattern="^(true|false)$")],
+) -> Response:
+    """Switch a number on or off; htmx gets the new table row, a plain form a redirect."""
+    try:
+        view = await apply_edit(pool, user, number_id, NumberEdit(active=active == "true"))
+    except FieldErrors as exc:  # no field can be wrong here
+        raise HTTPException(422, str(exc)) from exc
+    if request.headers.get("HX-Request") != "true":
+        return RedirectResponse("/numbers", status_code=303)
+    return render(request, "numbers/row.html", {"v": view, "editable": True})

@@ -1,0 +1,195 @@
+"""The voice agent on real calls: baresip speaks, the offline set answers, whisper listens.
+
+Each call goes the whole way: baresip (a real SIP phone) dials a demo number on a real
+edge, admission on the embedded Postgres admits it, the agent runs in a worker process
+with the offline providers (silero VAD, whisper, the knowledge-base responder, piper),
+and what baresip received is transcribed here with whisper. Nothing is faked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import edge_settings, require_tool, wait_for
+
+from frontdesk.agent.host import AgentHost
+from frontdesk.calls.routing import RoutingDecider
+from frontdesk.config import Settings
+from frontdesk.demo import seed_demo
+from frontdesk.edge.server import EdgeServer
+from frontdesk.store.admission import Admission
+from frontdesk.store.engine import Pool
+from frontdesk.store.routing import load_routing_table
+from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.tx import operator_tx
+from frontdesk.testing.baresip import BaresipCall, place_call
+from frontdesk.testing.speech import caller_wav, transcribe
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ORDERS = "+390551234567"  # greeting override "Ready to take your order"
+INFO = "+390551234568"  # greeting override "How can I help?"
+
+
+@dataclass
+class AgentNode:
+    settings: Settings
+    edge: EdgeServer
+    host: AgentHost
+    recorder: SessionRecorder
+    pool: Pool
+
+
+@pytest.fixture
+async def agent_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
+    require_tool("baresip", "baresip")
+    settings = edge_settings(agent_workers=2, data_dir=tmp_path / "data", media_timeout=30.0)
+    await seed_demo(pool, settings)
+    routing = RoutingDecider(await load_routing_table(pool, "IT"))
+    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
+    await admission.register()
+    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
+    recorder_task = asyncio.create_task(recorder.run())
+    host = AgentHost(settings, pool)
+    await host.start()
+    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
+    host.attach(edge)
+    await edge.start()
+    try:
+        yield AgentNode(settings, edge, host, recorder, pool)
+    finally:
+        await edge.stop(grace=0.5)
+        await host.stop()
+        await recorder.flush()
+        recorder_task.cancel()
+        await asyncio.gather(recorder_task, return_exceptions=True)
+
+
+async def call(
+    node: AgentNode,
+    number: str,
+    folder: Path,
+    parts: list[tuple[float, str]],
+    seconds: float,
+    after_s: float = 0.0,
+) -> BaresipCall:
+    # calls placed at once are staggered: each baresip picks free ports and binds them
+    # a moment later, and two picking together could pick the same ones
+    await asyncio.sleep(after_s)
+    wav = await asyncio.to_thread(caller_wav, folder / "caller.wav", parts, seconds)
+    return await place_call(
+        number, "127.0.0.1", node.settings.sip_port, wav, workdir=folder, timeout_s=seconds + 30
+    )
+
+
+def heard(result: BaresipCall) -> str:
+    assert result.received_wav is not None, result.log_tail
+    return " ".join(text for _, _, text in transcribe(result.received_wav)).lower()
+
+
+def words(text: str) -> str:
+    return re.sub(r"[^a-z0-9 ]+", " ", text.lower())
+
+
+async def session_row(pool: Pool, call_id: str) -> dict[str, Any]:
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT id, outcome, reason, transcript FROM sessions WHERE call_id_sip = %s",
+            (call_id,),
+        )
+        row = await cursor.fetchone()
+    assert row is not None, f"no session row for {call_id}"
+    return {"id": row[0], "outcome": row[1], "reason": row[2], "transcript": row[3]}
+
+
+async def test_number_greeting_then_knowledge_answer_and_an_order_becomes_a_ticket(
+    agent_node: AgentNode, tmp_path: Path
+) -> None:
+    # two numbers of one org, called at once: each hears its own greeting override, then
+    # an answer from the org's knowledge base; the order on the second becomes a ticket
+    info, orders = await asyncio.gather(
+        call(agent_node, INFO, tmp_path / "info", [(3.0, "Do you deliver?")], 12.0),
+        call(
+            agent_node,
+            ORDERS,
+            tmp_path / "orders",
+            [(3.5, "When are you open?"), (10.0, "I want to order two pizzas for delivery.")],
+            19.0,
+            after_s=1.0,
+        ),
+    )
+    info_heard, orders_heard = words(heard(info)), words(heard(orders))
+    assert "how can i help" in info_heard, info_heard
+    assert "take your order" not in info_heard
+    assert re.search(r"within (5|five) ?km", info_heard), info_heard  # "do you deliver?"
+    assert info_heard.index("how can i help") < info_heard.index("within")
+    assert "ready to take your order" in orders_heard, orders_heard
+    assert re.search(r"(6|six) ?pm", orders_heard), orders_heard  # the opening hours
+    assert "noted your order" in orders_heard, orders_heard
+
+    await agent_node.recorder.flush()
+    assert orders.call_id is not None and info.call_id is not None
+    session = await session_row(agent_node.pool, orders.call_id)
+    async with operator_tx(agent_node.pool) as conn:
+        cursor = await conn.execute(
+            "SELECT kind, subject, body, session_id FROM tickets ORDER BY created_at"
+        )
+        tickets = await cursor.fetchall()
+    assert len(tickets) == 1, tickets  # the info call asked a question: no ticket
+    kind, subject, body, ticket_session = tickets[0]
+    assert kind == "order" and ticket_session == session["id"]
+    assert "pizza" in (subject + body).lower()
+    # the transcript, both sides in order, is on the session row
+    roles = [(item["role"], item["text"]) for item in session["transcript"]]
+    assert roles[0] == ("agent", "Ready to take your order"), roles
+    caller_lines = " ".join(text for role, text in roles if role == "caller").lower()
+    assert "open" in caller_lines and "pizza" in caller_lines, roles
+    assert all(isinstance(item["at"], float) for item in session["transcript"])
+    info_session = await session_row(agent_node.pool, info.call_id)
+    assert info_session["transcript"][0]["text"] == "How can I help?"
+
+
+async def test_a_killed_worker_ends_its_call_and_spares_the_other(
+    agent_node: AgentNode, tmp_path: Path
+) -> None:
+    host = agent_node.host
+    victim_task = asyncio.create_task(
+        call(agent_node, INFO, tmp_path / "victim", [(6.0, "Do you deliver?")], 20.0)
+    )
+    await wait_for(lambda: sum(len(w.calls) for w in host.workers) == 1, 10)
+    survivor_task = asyncio.create_task(
+        call(agent_node, ORDERS, tmp_path / "survivor", [(6.0, "Do you deliver?")], 14.0)
+    )
+    await wait_for(lambda: sum(len(w.calls) for w in host.workers) == 2, 10)
+    victim_worker = next(w for w in host.workers if w.calls)
+    other_worker = next(w for w in host.workers if w is not victim_worker)
+    assert len(victim_worker.calls) == 1 and len(other_worker.calls) == 1  # one call each
+    (victim_call,) = victim_worker.calls.values()
+    victim_call_id = victim_call.call.call_id
+    await asyncio.sleep(2.0)
+    os.kill(victim_worker.pid, signal.SIGKILL)
+
+    victim = await victim_task
+    record = agent_node.edge.record(victim_call_id)
+    assert record is not None and record.reason == "agent-crashed", record
+    assert victim.elapsed_s < 18.0  # ended by our BYE, long before its audio ran out
+    survivor = await survivor_task
+    assert re.search(
+        r"within (5|five) ?km", words(heard(survivor))
+    )  # its agent answered after the kill
+    survivor_record = agent_node.edge.record(survivor.call_id or "")
+    assert survivor_record is not None and survivor_record.reason == "remote-bye"
+    async with operator_tx(agent_node.pool) as conn:
+        cursor = await conn.execute("SELECT count(*) FROM active_calls")
+        row = await cursor.fetchone()
+    assert row == (0,)  # both slots freed, the crashed call's once
+    assert host.crashes == 1
+    await wait_for(lambda: all(w.alive for w in host.workers), 10)  # replaced
