@@ -56,7 +56,8 @@ class Settings(BaseSettings):
 
     # Node and calls
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")
-    node_max_calls: int = Field(200, ge=1)
+    # None: from the providers the numbers use (frontdesk.agent.capacity)
+    node_max_calls: int | None = Field(None, ge=1)
     node_busy_answer: Literal["486", "503"] = "486"
     node_ttl: float = Field(15.0, gt=0)  # a node silent this long is dead: its calls are reaped
     media_timeout: float = Field(12.0, gt=0)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from frontdesk.agent.capacity import node_capacity
 from frontdesk.config import Settings
 
 __all__ = [
@@ -282,7 +283,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     """Every check, in a fixed order."""
     rtp_range = settings.rtp_port_range
     return [
-        check_capacity(rtp_range, settings.node_max_calls),
+        check_capacity(rtp_range, node_capacity(settings.node_max_calls, ())),
         check_allowlist(settings.pbx_addresses),
         check_public_ip(settings.public_ip, settings.pbx_addresses, settings.advertised_ip),
         check_sip_port(settings.sip_host, settings.sip_port),

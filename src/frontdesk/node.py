@@ -14,6 +14,7 @@ import socket
 
 import uvicorn
 
+from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
@@ -78,7 +79,10 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             from frontdesk.demo import seed_demo
 
             demo_text = await seed_demo(pool, settings)
-        decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        table = await load_routing_table(pool, settings.default_country)
+        decider = RoutingDecider(table)
+        capacity = node_capacity(settings.node_max_calls, table.entries())
+        log.info("node capacity: %d concurrent calls", capacity)
         background = TaskOwner("node")
         watcher = RoutingWatcher(pool, settings.default_country, decider.swap)
         background.spawn(watcher.run(), name="routing watcher")
@@ -88,7 +92,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             pool,
             decider,
             node_id=settings.node_id,
-            node_max_calls=settings.node_max_calls,
+            node_max_calls=capacity,
             node_ttl=settings.node_ttl,
             node_busy_answer=settings.node_busy_answer,
             retry_after=settings.retry_after,

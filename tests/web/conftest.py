@@ -64,8 +64,6 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 PASSWORD = "correct horse 42"
-#: the /operations router (W2's) is part of the app under test
-INCLUDE_OPERATIONS = False
 OPERATOR = "ops@frontdesk.example"
 ALPHA_OWNER = "owner@alpha.example"
 ALPHA_MEMBER = "member@alpha.example"
@@ -186,7 +184,7 @@ class RunningWeb:
 
         app = create_app(
             settings=self.settings, pool=pool, registry=CollectorRegistry(), ready=ready,
-            tasks=tasks, include_operations=INCLUDE_OPERATIONS,
+            tasks=tasks,
         )  # fmt: skip
         self.app = app
         self.server = _Server(

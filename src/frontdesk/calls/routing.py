@@ -66,6 +66,9 @@ class RoutingTable:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def entries(self) -> list[NumberEntry]:
+        return list(self._entries.values())
+
     def route(self, called: str, caller: str) -> Route | Reject:
         try:
             number = normalize_number(called, self.default_country)

@@ -29,6 +29,7 @@ from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 
+from frontdesk.agent.capacity import node_capacity
 from frontdesk.calls.decision import Accept
 from frontdesk.calls.routing import RoutingDecider, RoutingTable
 from frontdesk.config import Settings
@@ -67,7 +68,7 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         pool,
         decider,
         node_id=settings.node_id,
-        node_max_calls=settings.node_max_calls,
+        node_max_calls=node_capacity(settings.node_max_calls, decider.table.entries()),
         node_ttl=settings.node_ttl,
         node_busy_answer=settings.node_busy_answer,
         retry_after=settings.retry_after,

@@ -1,9 +1,10 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
 Owns: assembling the app: the routers (login, tenant numbers, operator admin, API, live
-events, and the operations pages when present), static files (`/static`, vendored htmx
-included: no CDN), error handling (problems.py), and the app state routes read: `pool`,
-`settings`, `live` (the shared live-count poller, whose task `tasks` owns).
+events, operations, and the LiveKit webhook when LiveKit is configured), static files
+(`/static`, vendored htmx included: no CDN), error handling (problems.py), and the app
+state routes read: `pool`, `settings`, `live` (the shared live-count poller, whose task
+`tasks` owns).
 
 Must not: import the edge; it is handed a metrics registry, a readiness check, the database
 pool and a TaskOwner that the node (or a test) closes at shutdown.
@@ -11,19 +12,20 @@ pool and a TaskOwner that the node (or a test) closes at shutdown.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from frontdesk.config import Settings
 from frontdesk.edge.tasks import TaskOwner
+from frontdesk.livekit.client import LiveKitCredentials
+from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
-from frontdesk.web import api, live, pages_admin, pages_auth, pages_numbers, problems
+from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
 from frontdesk.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -37,18 +39,6 @@ on unsafe methods. Errors are RFC 9457 problem details (`application/problem+jso
 """
 
 
-def _operations_router() -> APIRouter | None:
-    """The /operations pages (frontdesk.web.operations) when that module is installed."""
-    try:
-        module = importlib.import_module("frontdesk.web.operations")
-    except ModuleNotFoundError as exc:
-        if exc.name != "frontdesk.web.operations":
-            raise
-        return None
-    router = getattr(module, "router", None)
-    return router if isinstance(router, APIRouter) else None
-
-
 def create_app(
     *,
     settings: Settings,
@@ -56,9 +46,7 @@ def create_app(
     registry: CollectorRegistry,
     ready: Ready,
     tasks: TaskOwner,
-    include_operations: bool = True,
 ) -> FastAPI:
-    """The app. `include_operations=False` leaves out /operations (tests of the rest)."""
     app = FastAPI(title="frontdesk", version="0.1.0", docs_url="/docs", description=DESCRIPTION)
     app.state.settings = settings
     app.state.pool = pool
@@ -89,8 +77,10 @@ def create_app(
     app.include_router(pages_admin.router)
     app.include_router(api.router)
     app.include_router(live.router)
-    operations = _operations_router() if include_operations else None
-    if operations is not None:
-        app.include_router(operations)
+    app.include_router(operations.router)
+    if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:
+        # a second signal for call ends on the LiveKit front (verified with our secret)
+        credentials = LiveKitCredentials.from_settings(settings)
+        app.include_router(webhook_router(pool, credentials))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import edge_settings, require_tool, wait_for
+from tests.conftest import SIPP_DATA, edge_settings, require_tool, wait_for
 
 from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import RoutingDecider
@@ -27,10 +27,13 @@ from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
+from frontdesk.store.numbers import update_number
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
+from frontdesk.testing.audio import read_wav, rms_envelope
 from frontdesk.testing.baresip import BaresipCall, place_call
+from frontdesk.testing.sipp import free_udp_block, run_sipp
 from frontdesk.testing.speech import caller_wav, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,11 +51,22 @@ class AgentNode:
     pool: Pool
 
 
+LONG_GREETING = (
+    "Thank you for calling Pizzeria Da Mario, the oldest pizzeria in Florence. "
+    "Tonight we have a special menu with fresh truffles, and every pizza comes "
+    "out of our wood oven in three minutes."
+)
+
+
 @pytest.fixture
 async def agent_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
     require_tool("baresip", "baresip")
     settings = edge_settings(agent_workers=2, data_dir=tmp_path / "data", media_timeout=30.0)
     await seed_demo(pool, settings)
+    async with operator_tx(pool, actor="test") as conn:  # the third demo number: long greeting
+        await update_number(
+            conn, "1000", default_country="IT", override_changes={"greeting": LONG_GREETING}
+        )
     routing = RoutingDecider(await load_routing_table(pool, "IT"))
     admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
     await admission.register()
@@ -193,3 +207,74 @@ async def test_a_killed_worker_ends_its_call_and_spares_the_other(
     assert row == (0,)  # both slots freed, the crashed call's once
     assert host.crashes == 1
     await wait_for(lambda: all(w.alive for w in host.workers), 10)  # replaced
+
+
+def _onsets(path: Path, threshold: float) -> tuple[list[bool], float]:
+    """Per 10 ms window: is it loud? (and the window length)."""
+    pcm = read_wav(path)
+    hop = 0.010
+    envelope = rms_envelope(pcm.samples, pcm.rate, window_s=0.020, hop_s=hop)
+    return [bool(v > threshold) for v in envelope], hop
+
+
+async def test_barge_in_stops_agent_audio_within_300_ms(
+    agent_node: AgentNode, tmp_path: Path
+) -> None:
+    # the long greeting is playing when the caller starts talking: the agent must stop
+    result = await call(
+        agent_node, "1000", tmp_path / "barge", [(3.0, "Excuse me, do you deliver?")], 12.0
+    )
+    assert result.sent_wav is not None and result.received_wav is not None
+    sent, hop = _onsets(result.sent_wav, 0.02)
+    received, _ = _onsets(result.received_wav, 0.02)
+    speech_on = next(i for i, loud in enumerate(sent) if loud) * hop
+    assert 2.8 < speech_on < 3.3, speech_on  # where the caller's words start
+    talking_at_onset = received[int(speech_on / hop) - 20 : int(speech_on / hop)]
+    assert sum(talking_at_onset) > 10, "the greeting was not playing when the caller spoke"
+    # the agent's audio stops: the first 300 ms stretch of silence after the onset
+    start = int(speech_on / hop)
+    quiet_run = 30
+    stop = next(
+        i for i in range(start, len(received) - quiet_run) if not any(received[i : i + quiet_run])
+    )
+    stopped_after = stop * hop - speech_on
+    print(f"barge-in: agent audio stopped {stopped_after * 1000:.0f} ms after speech onset")
+    assert stopped_after <= 0.300, stopped_after
+    said = words(heard(result))
+    assert "thank you for calling" in said  # the greeting was heard up to the interruption
+    assert "truffle" not in said and "three minutes" not in said  # and not after it
+    assert re.search(r"within (5|five) ?km", said), said  # then the question was answered
+    record = agent_node.edge.record(result.call_id or "")
+    assert record is not None
+    agent_lines = [item for item in record.transcript if item["role"] == "agent"]
+    assert agent_lines[0]["interrupted"] is True, record.transcript
+
+
+async def test_asking_for_a_person_transfers_the_call_with_refer(
+    agent_node: AgentNode, tmp_path: Path
+) -> None:
+    require_tool("sipp", "sip-tester")
+    wav = await asyncio.to_thread(
+        caller_wav, tmp_path / "ask.wav", [(3.0, "Can I speak to a person, please?")], 20.0
+    )
+    ulaw = tmp_path / "ask.ulaw"
+    sox = await asyncio.create_subprocess_exec(
+        "sox", str(wav), "-t", "raw", "-e", "mu-law", "-r", "8000", "-c", "1", str(ulaw)
+    )
+    assert await sox.wait() == 0
+    result = await asyncio.to_thread(
+        run_sipp,
+        SIPP_DATA / "uac_transfer.xml",
+        f"127.0.0.1:{agent_node.settings.sip_port}",
+        service=ORDERS,
+        media_port=free_udp_block("127.0.0.1", 4),
+        keys={"stream": f"{ulaw},1,0"},
+        timeout_s=40,
+    )
+    # the scenario passes only if REFER named extension 200, both NOTIFYs were answered
+    # 200 and frontdesk then ended its leg with BYE
+    assert result.successful_calls == 1, result
+    records = [r for r in agent_node.edge.history if r.called == ORDERS]
+    assert [r.reason for r in records] == ["transferred"], records
+    agent_said = " ".join(i["text"] for i in records[0].transcript if i["role"] == "agent")
+    assert "put you through" in agent_said.lower() or "transfer" in agent_said.lower()
