@@ -35,7 +35,7 @@ from frontdesk.config import load_settings
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import CallJob, LiveKitControl
 from frontdesk.store.admission import Admission
-from frontdesk.store.engine import open_database
+from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.numbers import add_number
 from frontdesk.store.orgs import create_org
 from frontdesk.store.routing import load_routing_table
@@ -47,7 +47,7 @@ NUMBER = "+390551000000"
 
 
 async def _starter(
-    ctx: JobContext, p: rtc.RemoteParticipant, accept: Accept, facts: InviteFacts
+    ctx: JobContext, p: rtc.RemoteParticipant, accept: Accept, facts: InviteFacts, pool: Pool
 ) -> AgentSession[Any]:
     return AgentSession()
 

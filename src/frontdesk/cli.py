@@ -46,7 +46,7 @@ def run(
         bool, typer.Option("--demo", help="Demo mode: trust only 127.0.0.1 and ::1 as the PBX.")
     ] = False,
 ) -> None:
-    """Start the node: SIP edge, media and the built-in responder."""
+    """Start the node: SIP edge, media, agent workers and the web app."""
     from frontdesk.node import run_node
 
     settings = _settings(config)

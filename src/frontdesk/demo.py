@@ -159,7 +159,8 @@ def demo_text(settings: Settings) -> str:
         for number in org.numbers:
             greeting = number.override.get("greeting", org.config.greeting)
             lines.append(f"    {number.number:<15} {number.label:<20} greeting: {greeting}")
-    lines.append("  logins (web app, from the dashboards issue on):")
+    web = f"http://{settings.http_host}:{settings.http_port}/login"
+    lines.append(f"  logins (web app: {web}):")
     path = _logins_file(settings.data_dir)
     if path.is_file():
         lines += [f"    {line}" for line in path.read_text().splitlines()]

@@ -16,7 +16,8 @@ import uvicorn
 
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
+from frontdesk.agent.providers.factory import check_provider_keys
+from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
@@ -26,6 +27,7 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tenancy.config import merge
 from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")
@@ -62,7 +64,7 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
         f"frontdesk node {settings.node_id} is up",
         f"  SIP (UDP, TCP) on {host}:{port}; RTP ports {settings.rtp_ports}",
         f"  web on http://{settings.http_host}:{settings.http_port} "
-        "(/healthz, /readyz, /metrics, /docs)",
+        "(/login, /numbers, /operations, /admin, /api/v1, /docs, /metrics)",
         f"  trusted PBX addresses: {', '.join(settings.pbx_addresses)}",
         "  place a test call:",
         f"    sipp -sn uac -i 127.0.0.1 -p 5070 -m 1 -s NUMBER {target}:{port}",
@@ -73,6 +75,22 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
     return "\n".join(lines)
 
 
+def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None:
+    """A provider without its key is a start-up error naming who uses it, not a failed call."""
+    configs = [
+        (f"{e.org_slug} {e.phone_number}", merge(e.org_config, e.override))
+        for e in entries
+        if e.number_active and e.org_active
+    ]
+    problems = check_provider_keys(configs, settings)
+    for problem in problems:
+        if not problem.fatal:
+            log.warning("%s", problem)
+    fatal = [str(p) for p in problems if p.fatal]
+    if fatal:
+        raise ConfigError("agent providers are missing keys:\n  " + "\n  ".join(fatal))
+
+
 async def serve(settings: Settings, demo: bool = False) -> None:
     async with open_database(settings) as pool:
         if demo:
@@ -81,6 +99,8 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             demo_text = await seed_demo(pool, settings)
         table = await load_routing_table(pool, settings.default_country)
         decider = RoutingDecider(table)
+        if settings.agent_enabled:
+            _check_provider_keys(settings, table.entries())
         capacity = node_capacity(settings.node_max_calls, table.entries())
         log.info("node capacity: %d concurrent calls", capacity)
         background = TaskOwner("node")

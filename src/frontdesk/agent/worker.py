@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import itertools
 import logging
 import os
@@ -27,14 +26,14 @@ import pickle
 import socket
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 
 from frontdesk.agent.ipc import FrameReader, Kind, Message, encode, encode_json
 from frontdesk.agent.receptionist import Receptionist
+from frontdesk.agent.session import ProviderFactory, load_factory, new_session
 from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import PipeAudioInput, PipeAudioOutput
 from frontdesk.config import Settings
@@ -43,44 +42,6 @@ from frontdesk.edge.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 _WRITE_HIGH_WATER = 4 * 1024 * 1024  # bytes queued to the edge before audio is dropped
-
-
-class Providers(Protocol):
-    stt: stt.STT[Any]
-    llm: llm.LLM[Any]
-    tts: tts.TTS[Any]
-    vad: vad.VAD
-
-
-ProviderFactory = Callable[[CallSpec, Settings], Providers]
-
-
-def load_factory(path: str) -> ProviderFactory:
-    """`module:function` → the function (settings name the factory; tests name fakes)."""
-    module_name, _, attribute = path.partition(":")
-    factory: ProviderFactory = getattr(importlib.import_module(module_name), attribute)
-    return factory
-
-
-def session_options(settings: Settings) -> dict[str, Any]:
-    """How turns are taken on a phone line: VAD endpointing, fast barge-in."""
-    return {
-        "turn_handling": {
-            "turn_detection": "vad",
-            "endpointing": {"mode": "fixed", "min_delay": settings.agent_endpointing_delay},
-            "interruption": {
-                "enabled": True,
-                "mode": "vad",
-                "min_duration": settings.agent_interruption_min_duration,
-                "resume_false_interruption": False,
-            },
-        },
-        "user_away_timeout": None,
-        # a phone line is four-wire: the caller's audio carries no echo of ours, so
-        # barge-in works from the first word (the default mutes it for 3 s)
-        "aec_warmup_duration": None,
-        "max_tool_steps": 3,
-    }
 
 
 class EdgeLink:
@@ -132,14 +93,7 @@ class CallRunner:
     async def run(self) -> None:
         reason = "agent-stopped"
         try:
-            providers = self._factory(self.spec, self._settings)
-            session: AgentSession[None] = AgentSession(
-                stt=providers.stt,
-                llm=providers.llm,
-                tts=providers.tts,
-                vad=providers.vad,
-                **session_options(self._settings),
-            )
+            session = new_session(self.spec, self._settings, self._factory)
             self.session = session
             session.input.audio = self.input
             session.output.audio = self.output

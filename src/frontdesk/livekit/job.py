@@ -48,7 +48,8 @@ from frontdesk.store.sessions import SessionRecorder
 log = logging.getLogger(__name__)
 
 AgentStarter = Callable[
-    [JobContext, rtc.RemoteParticipant, Accept, InviteFacts], Awaitable["AgentSession[Any]"]
+    [JobContext, rtc.RemoteParticipant, Accept, InviteFacts, Pool],
+    Awaitable["AgentSession[Any]"],
 ]
 
 ATTR_CALLED = "sip.trunkPhoneNumber"
@@ -166,7 +167,7 @@ class CallJob:
         self._watch(ctx, participant, session_id, result)
         self._tasks.spawn(self._tag(room, session_id), name=f"tag {room}")
         try:
-            session = await self._starter(ctx, participant, decision, facts)
+            session = await self._starter(ctx, participant, decision, facts, self._pool)
         except Exception:
             log.exception("the agent did not start for call %s", facts.call_id)
             await self._end_quietly(room)

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from frontdesk.store.engine import Pool
-from frontdesk.store.tx import tenant_tx
+from frontdesk.store.tx import operator_tx, tenant_tx
 
 TicketKind = Literal["order", "complaint", "message", "callback", "other"]
 TICKET_KINDS: frozenset[str] = frozenset(get_args(TicketKind))
@@ -73,3 +75,11 @@ async def create_ticket(
     assert row is not None
     ticket_id: UUID = row[0]
     return ticket_id
+
+
+async def store_transcript(pool: Pool, session_id: UUID, transcript: list[dict[str, Any]]) -> None:
+    """Put a call's transcript on its session row (the LiveKit front, at session close)."""
+    async with operator_tx(pool) as conn:
+        await conn.execute(
+            b"UPDATE sessions SET transcript = %s WHERE id = %s", (Jsonb(transcript), session_id)
+        )

@@ -47,7 +47,12 @@ class RecordingStarter:
         self.sessions: list[AgentSession[Any]] = []
 
     async def __call__(
-        self, ctx: JobContext, p: rtc.RemoteParticipant, accept: Accept, facts: InviteFacts
+        self,
+        ctx: JobContext,
+        p: rtc.RemoteParticipant,
+        accept: Accept,
+        facts: InviteFacts,
+        pool: Pool,
     ) -> AgentSession[Any]:
         self.events.append("agent:start")
         self.calls.append((p, accept, facts))

@@ -163,6 +163,9 @@ class Cluster:
             FRONTDESK_DATA_DIR=str(data_dir),
             # the web server (/metrics, /healthz) defaults to 8000: one port per node
             FRONTDESK_HTTP_PORT=str(free_port(kind=socket.SOCK_STREAM)),
+            # these tests are about admission; the agent's calls are tested elsewhere, and
+            # three nodes' model-loading workers would only load the two cores
+            FRONTDESK_AGENT_ENABLED="false",
         )
         node_env.update(self.env)
         node_env.update(env)

@@ -1,0 +1,68 @@
+"""One agent session for one call, built the same way on both fronts.
+
+Owns: the provider factory hook (`FRONTDESK_AGENT_PROVIDER_FACTORY`, `module:function`,
+so tests and benchmarks run the same code with fake providers), how turns are taken on a
+phone line (VAD endpointing, fast barge-in, no echo warm-up), and `new_session`, which
+the edge's worker processes and the LiveKit job both call.
+Must not: start the session or choose its audio ends (each front attaches its own).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from livekit.agents import AgentSession, llm, stt, tts, vad
+
+from frontdesk.agent.spec import CallSpec
+from frontdesk.config import Settings
+
+
+class Providers(Protocol):
+    stt: stt.STT[Any]
+    llm: llm.LLM[Any]
+    tts: tts.TTS[Any]
+    vad: vad.VAD
+
+
+ProviderFactory = Callable[[CallSpec, Settings], Providers]
+
+
+def load_factory(path: str) -> ProviderFactory:
+    """`module:function` → the function (settings name the factory; tests name fakes)."""
+    module_name, _, attribute = path.partition(":")
+    factory: ProviderFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def session_options(settings: Settings) -> dict[str, Any]:
+    """How turns are taken on a phone line: VAD endpointing, fast barge-in."""
+    return {
+        "turn_handling": {
+            "turn_detection": "vad",
+            "endpointing": {"mode": "fixed", "min_delay": settings.agent_endpointing_delay},
+            "interruption": {
+                "enabled": True,
+                "mode": "vad",
+                "min_duration": settings.agent_interruption_min_duration,
+                "resume_false_interruption": False,
+            },
+        },
+        "user_away_timeout": None,
+        # a phone line is four-wire: the caller's audio carries no echo of ours, so
+        # barge-in works from the first word (the default mutes it for 3 s)
+        "aec_warmup_duration": None,
+        "max_tool_steps": 3,
+    }
+
+
+def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
+    providers = factory(spec, settings)
+    return AgentSession(
+        stt=providers.stt,
+        llm=providers.llm,
+        tts=providers.tts,
+        vad=providers.vad,
+        **session_options(settings),
+    )
