@@ -17,6 +17,10 @@ def main() -> None:
         ("bench.edge_bench", quick),
         ("bench.routing_bench", []),
         ("bench.admission_bench", quick),
+        ("bench.agent_bench", quick),
+        ("bench.web_bench", ["--requests", "50" if quick else "200"]),
+        ("bench.live_delay", ["--calls", "5" if quick else "20"]),
+        ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)

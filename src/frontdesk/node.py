@@ -92,6 +92,9 @@ def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None
 
 
 async def serve(settings: Settings, demo: bool = False) -> None:
+    # bound first, so a taken port is a clear start-up error before anything starts
+    # (uvicorn would sys.exit)
+    http_socket = _http_socket(settings)
     async with open_database(settings) as pool:
         if demo:
             from frontdesk.demo import seed_demo
@@ -121,8 +124,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
-        if agents is not None:
-            await agents.start()  # worker processes load their models meanwhile
         edge = EdgeServer(
             settings,
             admission,
@@ -130,58 +131,63 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
         )
-        if agents is not None:
-            agents.attach(edge)
-        await edge.start()
-        metrics.watch(edge, admission)
-
-        async def ready() -> dict[str, bool]:
-            try:
-                async with pool.connection(timeout=1.0) as conn:
-                    await conn.execute(b"SELECT 1")
-                database = True
-            except Exception:  # any failure means not ready; the check must not raise
-                database = False
-            return {"sip": edge.sip_address is not None, "database": database}
-
-        web = _WebServer(
-            uvicorn.Config(
-                create_app(
-                    settings=settings,
-                    pool=pool,
-                    registry=metrics.registry,
-                    ready=ready,
-                    tasks=background,
-                ),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
-        # bound here, so a taken port is a clear start-up error (uvicorn would sys.exit)
-        web_task = background.spawn(web.serve(sockets=[_http_socket(settings)]), name="web")
-        while not web.started:
-            if web_task.done():
-                raise ConfigError("the web server did not start (see the log above)")
-            await asyncio.sleep(0.01)
-        print(_banner(settings, edge, demo), flush=True)
-        if demo:
-            print(demo_text, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        web: _WebServer | None = None
+        web_task: asyncio.Task[None] | None = None
         try:
+            if agents is not None:
+                agents.attach(edge)
+                await agents.start()  # worker processes load their models
+            await edge.start()
+            metrics.watch(edge, admission)
+
+            async def ready() -> dict[str, bool]:
+                try:
+                    async with pool.connection(timeout=1.0) as conn:
+                        await conn.execute(b"SELECT 1")
+                    database = True
+                except Exception:  # any failure means not ready; the check must not raise
+                    database = False
+                return {"sip": edge.sip_address is not None, "database": database}
+
+            app = create_app(
+                settings=settings,
+                pool=pool,
+                registry=metrics.registry,
+                ready=ready,
+                tasks=background,
+            )
+            web = _WebServer(
+                uvicorn.Config(
+                    app,
+                    host=settings.http_host,
+                    port=settings.http_port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            web_task = background.spawn(web.serve(sockets=[http_socket]), name="web")
+            while not web.started:
+                if web_task.done():
+                    raise ConfigError("the web server did not start (see the log above)")
+                await asyncio.sleep(0.01)
+            print(_banner(settings, edge, demo), flush=True)
+            if demo:
+                print(demo_text, flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
             await stop.wait()
         finally:
             log.info("stopping: ending calls")
-            web.should_exit = True
-            await asyncio.wait({web_task}, timeout=5)
+            if web is not None and web_task is not None:
+                web.should_exit = True
+                await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
             if agents is not None:
                 await agents.stop()
             await background.close()
+            http_socket.close()
             try:  # the last calls' sessions
                 await asyncio.wait_for(recorder.flush(), 5)
             except (ConnectionError, TimeoutError):

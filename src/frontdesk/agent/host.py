@@ -41,7 +41,7 @@ import numpy as np
 import soxr
 
 from frontdesk.agent.ipc import FrameError, FrameReader, Kind, Message, encode
-from frontdesk.agent.spec import CallSpec, CustomerFacts
+from frontdesk.agent.spec import CallSpec, call_spec
 from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
@@ -293,23 +293,7 @@ class AgentHost:
                     update={"config": spec.config.model_copy(update={"greeting": greeting})}
                 )
             return spec
-        customer = None
-        if self.pool is not None and route.caller.startswith("+"):
-            try:
-                found = await agent_records.find_customer(
-                    self.pool, UUID(route.entry.org_id), route.caller
-                )
-            except Exception:  # the call goes on without it
-                log.warning("customer lookup for call %s failed", call.call_id, exc_info=True)
-                found = None
-            if found is not None:
-                customer = CustomerFacts(id=str(found.id), name=found.name, notes=found.notes)
-        return CallSpec.for_route(
-            call.call_id,
-            route,
-            session_id=str(session_id) if session_id is not None else None,
-            customer=customer,
-        )
+        return await call_spec(call.call_id, route, session_id, self.pool)
 
     def _fail(self, agent_call: AgentCall, reason: str) -> None:
         """The agent is gone: an apology, then BYE."""

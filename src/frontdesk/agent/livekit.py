@@ -29,7 +29,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 
 from frontdesk.agent.receptionist import TRANSFERRED, Receptionist
 from frontdesk.agent.session import load_factory, new_session
-from frontdesk.agent.spec import CallSpec, CustomerFacts
+from frontdesk.agent.spec import CallSpec, call_spec
 from frontdesk.calls.decision import Accept, InviteFacts
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
@@ -99,25 +99,12 @@ class PreparedAgent:
     tasks: TaskOwner = field(default_factory=lambda: TaskOwner("livekit agent"))
 
 
-async def spec_for(
-    accept: Accept, facts: InviteFacts, pool: Pool, customer_lookup: bool = True
-) -> CallSpec:
+async def spec_for(accept: Accept, facts: InviteFacts, pool: Pool) -> CallSpec:
     """The call's `CallSpec`, exactly as the edge builds it (route, session, customer)."""
     route = accept.context.get("route")
-    session_id = accept.context.get("session_id")
     if not isinstance(route, Route):
         raise TypeError("an admitted LiveKit call carries its Route")
-    customer = None
-    if customer_lookup and route.caller.startswith("+"):
-        found = await agent_records.find_customer(pool, uuid.UUID(route.entry.org_id), route.caller)
-        if found is not None:
-            customer = CustomerFacts(id=str(found.id), name=found.name, notes=found.notes)
-    return CallSpec.for_route(
-        facts.call_id,
-        route,
-        session_id=str(session_id) if session_id is not None else None,
-        customer=customer,
-    )
+    return await call_spec(facts.call_id, route, accept.context.get("session_id"), pool)
 
 
 async def prepare_agent(

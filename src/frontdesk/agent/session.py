@@ -14,16 +14,21 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from frontdesk.agent.spec import CallSpec
 from frontdesk.config import Settings
 
 
 class Providers(Protocol):
-    stt: stt.STT[Any]
-    llm: llm.LLM[Any]
-    tts: tts.TTS[Any]
-    vad: vad.VAD
+    @property
+    def stt(self) -> stt.STT[Any]: ...
+    @property
+    def llm(self) -> llm.LLM[Any]: ...
+    @property
+    def tts(self) -> tts.TTS[Any]: ...
+    @property
+    def vad(self) -> vad.VAD: ...
 
 
 ProviderFactory = Callable[[CallSpec, Settings], Providers]
@@ -54,6 +59,9 @@ def session_options(settings: Settings) -> dict[str, Any]:
         # barge-in works from the first word (the default mutes it for 3 s)
         "aec_warmup_duration": None,
         "max_tool_steps": 3,
+        # a provider that fails after its own retries ends the session at once (the caller
+        # hears the apology and BYE) instead of leaving the caller in silence for 3 turns
+        "conn_options": SessionConnectOptions(max_unrecoverable_errors=1),
     }
 
 

@@ -4,15 +4,23 @@ Owns: the facts of one answered call that the agent needs (who called which numb
 which organization, the merged `TenantConfig`, the matched customer record) and their
 JSON form, which crosses the process boundary to an agent worker and is the same for
 both fronts (the built-in edge and the LiveKit worker).
-Must not: hold live objects (sockets, pools, sessions): it is data only.
+`call_spec` builds it the same way on both fronts, looking up the customer record.
+Must not: hold live objects (sockets, pools, sessions): a spec is data only.
 """
 
 from __future__ import annotations
 
+import logging
+from uuid import UUID
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontdesk.calls.routing import Route
+from frontdesk.store import agent_records
+from frontdesk.store.engine import Pool
 from frontdesk.tenancy.config import TenantConfig
+
+log = logging.getLogger(__name__)
 
 
 class CustomerFacts(BaseModel):
@@ -55,3 +63,25 @@ class CallSpec(BaseModel):
             config=route.config,
             customer=customer,
         )
+
+
+async def call_spec(call_id: str, route: Route, session_id: object, pool: Pool | None) -> CallSpec:
+    """The spec of an admitted call; the customer record is matched by the caller's number.
+
+    A failed lookup costs the agent the customer's name, never the call.
+    """
+    customer = None
+    if pool is not None and route.caller.startswith("+"):
+        try:
+            found = await agent_records.find_customer(pool, UUID(route.entry.org_id), route.caller)
+        except Exception:
+            log.warning("customer lookup for call %s failed", call_id, exc_info=True)
+            found = None
+        if found is not None:
+            customer = CustomerFacts(id=str(found.id), name=found.name, notes=found.notes)
+    return CallSpec.for_route(
+        call_id,
+        route,
+        session_id=str(session_id) if session_id is not None else None,
+        customer=customer,
+    )

@@ -26,22 +26,30 @@ import pickle
 import socket
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
+from livekit.agents.voice.transcription import TranscriptSynchronizer
 
 from frontdesk.agent.ipc import FrameReader, Kind, Message, encode, encode_json
 from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.session import ProviderFactory, load_factory, new_session
 from frontdesk.agent.spec import CallSpec
-from frontdesk.agent.worker_io import PipeAudioInput, PipeAudioOutput
+from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
 from frontdesk.config import Settings
 from frontdesk.edge.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 _WRITE_HIGH_WATER = 4 * 1024 * 1024  # bytes queued to the edge before audio is dropped
+
+
+class Link(Protocol):
+    """Where a call's messages go: the edge's socket (`EdgeLink`), or a test's recorder."""
+
+    def send(self, kind: Kind, slot: int, payload: bytes = b"") -> None: ...
+    def send_json(self, kind: Kind, slot: int, value: Any) -> None: ...
 
 
 class EdgeLink:
@@ -96,7 +104,11 @@ class CallRunner:
             session = new_session(self.spec, self._settings, self._factory)
             self.session = session
             session.input.audio = self.input
-            session.output.audio = self.output
+            synchronizer = TranscriptSynchronizer(
+                next_in_chain_audio=self.output, next_in_chain_text=NoTextOutput()
+            )
+            session.output.audio = synchronizer.audio_output
+            session.output.transcription = synchronizer.text_output
             session.on("conversation_item_added", self._on_item)
             session.on("close", self._on_close)
             await session.start(Receptionist(self.spec, self), record=False)

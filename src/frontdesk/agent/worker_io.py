@@ -148,3 +148,18 @@ class PipeAudioOutput(io.AudioOutput):
             if segment.timer is not None:
                 segment.timer.cancel()
         self._segments.clear()
+
+
+class NoTextOutput(io.TextOutput):
+    """The session's transcription sink: the text goes nowhere (the transcript is built from
+    conversation items), but with it the framework's `TranscriptSynchronizer` paces text
+    to the audio, so an interrupted reply is stored as far as the caller heard it."""
+
+    def __init__(self) -> None:
+        super().__init__(label="frontdesk-none", next_in_chain=None)
+
+    async def capture_text(self, text: str) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None

@@ -45,6 +45,10 @@ class Reject:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...] = ()
+    #: who the refused call was for, when routing found the number ("entry": NumberEntry,
+    #: "called": the normalised number): the refusal is recorded under that organization.
+    #: Not part of equality: two refusals are the same answer whoever they were for.
+    context: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
 Decision = Accept | Reject
@@ -86,3 +90,16 @@ def invite_facts(invite: Request, source: Addr) -> InviteFacts:
     from_value = headers.get("From")
     caller = _user_of(NameAddr.parse(from_value).uri) if from_value else ""
     return InviteFacts(call_id=invite.call_id, called=called, caller=caller, source=source)
+
+
+def refusal_owner(reject: Reject) -> dict[str, object]:
+    """What a call record keeps of whom a refused call was for (nothing when unknown)."""
+    entry = reject.context.get("entry")
+    org_id = getattr(entry, "org_id", None)
+    if org_id is None:
+        return {}
+    return {
+        "org_id": org_id,
+        "number_id": getattr(entry, "number_id", None),
+        "called_e164": reject.context.get("called") or getattr(entry, "phone_number", None),
+    }

@@ -81,9 +81,9 @@ class RoutingTable:
         if config is None:
             config = self._merged[number] = merge(entry.org_config, entry.override)
         if not entry.org_active:
-            return Reject(480, "org-suspended")
+            return Reject(480, "org-suspended", context={"entry": entry, "called": number})
         if not entry.number_active:
-            return Reject(480, "number-inactive")
+            return Reject(480, "number-inactive", context={"entry": entry, "called": number})
         try:
             caller_number = normalize_number(caller, self.default_country) if caller else ""
         except InvalidNumber:

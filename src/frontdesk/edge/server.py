@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from frontdesk.calls.audio import CallAudio
-from frontdesk.calls.decision import Accept, CallDecider, InviteFacts, Reject, invite_facts
+from frontdesk.calls.decision import (
+    Accept,
+    CallDecider,
+    InviteFacts,
+    Reject,
+    invite_facts,
+    refusal_owner,
+)
 from frontdesk.calls.media_schedule import SlotSchedule
 from frontdesk.calls.record import CallRecord
 from frontdesk.calls.responder import greeting_prompt, run_echo_responder
@@ -473,6 +480,7 @@ class EdgeServer:
     def _refuse(self, server_call: ServerCall, record: CallRecord, decision: Reject) -> None:
         ua, loop = self.ua, self._loop
         assert ua is not None and loop is not None
+        record.extra.update(refusal_owner(decision))  # a known number's org sees it refused
         if ua.reject(server_call, decision.status, loop.time(), headers=decision.headers):
             self.stats.rejected += 1
             self._records.pop(record.call_id, None)

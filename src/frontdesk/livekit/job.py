@@ -36,7 +36,7 @@ from livekit import api, rtc
 from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseEvent
 
-from frontdesk.calls.decision import Accept, InviteFacts, Reject
+from frontdesk.calls.decision import Accept, InviteFacts, Reject, refusal_owner
 from frontdesk.calls.record import CallRecord
 from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.calls import close_session, mark_answered
@@ -187,6 +187,7 @@ class CallJob:
         await self._end_quietly(room)
         record = CallRecord(facts.call_id, facts.called, facts.caller, "", "", 0, started)
         record.outcome, record.reason, record.status = "rejected", reject.reason, reject.status
+        record.extra.update(refusal_owner(reject))  # a known number's org sees it refused
         record.ended_at = time.time()
         self._recorder.submit(record)
         try:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -159,8 +159,8 @@ class Admission:
         except _DB_ERRORS as exc:
             log.warning("admission failed, answering 503: %s", exc)
             return Reject(503, "database-unavailable", (("Retry-After", self._retry_after),))
-        if refusal is not None:
-            return refusal
+        if refusal is not None:  # recorded under the number's organization
+            return replace(refusal, context={"entry": routed.entry, "called": routed.called})
         self._slots[facts.call_id] = Slot(session_id, routed)
         return Accept(
             greeting=routed.config.greeting, context={"route": routed, "session_id": session_id}

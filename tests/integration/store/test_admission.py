@@ -94,7 +94,10 @@ async def test_number_limit_is_exact_across_nodes_every_round(
 ) -> None:
     for round_ in range(20):
         outcome = await burst(nodes, "0551234567", 60, f"r{round_}")
-        assert outcome == Counter({"admitted": 5, "486 number": 55}), (round_, outcome)
+        # exactly 5 in; the others hear 486 for the number, or for the node when four of
+        # the five landed on one node (capacity 4) before its fifth INVITE was decided
+        assert outcome["admitted"] == 5, (round_, outcome)
+        assert outcome["486 number"] + outcome["486 node"] == 55, (round_, outcome)
         assert await active(pool) == 5
         await release_all(nodes, f"r{round_}", 60)
         assert await active(pool) == 0

@@ -88,28 +88,6 @@ async def calls(pool: Pool, seed: Seed) -> dict[str, list[uuid.UUID]]:
     return ids
 
 
-async def test_refusals_of_known_numbers_are_attributed(pool: Pool, seed: Seed) -> None:
-    dialled = {
-        "+390551234567": seed.a.org,  # as stored
-        "00390551234567": seed.a.org,  # international prefix
-        "055 1234567": seed.a.org,  # national form (IT keeps the 0)
-        "0557654321": seed.b.org,
-        "+390550000000": None,  # nobody's
-    }
-    async with operator_tx(pool) as conn:
-        for number, org in dialled.items():
-            cursor = await conn.execute(
-                b"INSERT INTO sessions (call_id_sip, called_number, node_id, ended_at,"
-                b" outcome, reason, reject_status) VALUES ('x@pbx', %s, 'node-1', now(),"
-                b" 'rejected', 'limit-number', 486) RETURNING organization_id, sip_number_id",
-                (number,),
-            )
-            row = await cursor.fetchone()
-            assert row is not None
-            assert row[0] == org, number
-            assert (row[1] is None) == (org is None)
-
-
 async def test_tenant_history_is_its_own_newest_first(
     pool: Pool, seed: Seed, calls: dict[str, list[uuid.UUID]]
 ) -> None:

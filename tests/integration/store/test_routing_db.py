@@ -150,7 +150,7 @@ async def test_edge_answers_each_number_for_its_org(
             ("pizzeria", "+390551234568", "completed", "remote-bye", None),
             ("studio", "+390557654321", "completed", "remote-bye", None),
             (None, "+390559999999", "rejected", "unknown-number", 404),
-            (None, "0550000001", "rejected", "number-inactive", 480),
+            ("studio", "+390550000001", "rejected", "number-inactive", 480),
         ]
         # the operator changes a greeting: the next call gets it, no restart
         async with operator_tx(two_orgs) as conn:
@@ -232,7 +232,7 @@ async def test_every_attempt_is_a_session_row(two_orgs: Pool, edge_factory: Edge
         assert await sessions_of(two_orgs) == [
             ("pizzeria", "+390551234567", "completed", "remote-bye", None, True, True),
             (None, "+390559999999", "rejected", "unknown-number", 404, False, False),
-            (None, "0550000001", "rejected", "number-inactive", 480, False, False),
+            ("studio", "+390550000001", "rejected", "number-inactive", 480, False, False),
         ]
     finally:
         task.cancel()

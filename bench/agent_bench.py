@@ -1,0 +1,419 @@
+"""The voice agent on the wire: voice-to-voice latency, and RTP jitter while agents run.
+
+    python -m bench.agent_bench [--quick]
+
+A node (a real `EdgeServer` with a greeting, and an `AgentHost` with its worker
+processes) runs in a child process (`--serve`), so its CPU and its event loop are its
+own. This process is the PBX: a small Python caller that speaks SIP over UDP and sends
+20 ms PCMU packets on the wall clock (piper speech, then silence), and timestamps the
+RTP it receives.
+
+1. Voice-to-voice latency: end of caller speech (the last loud packet sent) → the first
+   loud packet of the agent's reply received, per turn, for the fake providers of fixed
+   latency (`frontdesk.testing.agent_fakes:fixed_latency_providers`: STT 150 ms, LLM
+   first token 250 ms, TTS first audio 100 ms) and for the offline set (the default
+   factory: whisper tiny.en, knowledge-base responder, piper). With the fakes, our own
+   overhead = latency − endpointing − 500 ms, where endpointing is the turn-end wait
+   (VAD silence `agent_vad_min_silence`; the framework's `min_delay` counts from the same
+   end of speech, so the two overlap: the longer one counts).
+2. Concurrent calls with the fakes (10, 25, 50): every call talks (a sentence, the agent's
+   reply, again); the edge's RTP send-interval jitter |Δt − 20 ms| from a tcpdump capture
+   of loopback (µs kernel stamps, so this process's own scheduling does not enter), and
+   CPU of the edge process vs its agent workers.
+
+Prints a Markdown block for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.wire import capture
+from frontdesk.calls.decision import Accept, Decision, InviteFacts
+from frontdesk.media import g711
+from frontdesk.media.rtp import RtpPacket
+from frontdesk.testing.messages import invite, request, rtp_range_avoiding, sdp_offer
+from frontdesk.testing.pcap import read_udp
+from frontdesk.testing.sipp import free_port, percentile
+from frontdesk.testing.speech import speech_pcm
+
+FAKES = "frontdesk.testing.agent_fakes:fixed_latency_providers"
+OFFLINE = "frontdesk.agent.call_providers:providers_for_call"
+GREETING = "Thanks for calling, how can I help?"
+SENTENCE = "I would like to know when you are open."
+PROVIDER_S = 0.150 + 0.250 + 0.100  # the fakes' fixed latencies
+PACKET = 160  # samples of 8 kHz per 20 ms
+LOUD_RMS = 100.0  # piper's and our silence are far below; speech and the fake tone far above
+
+
+# ---------------------------------------------------------------------- the node (child)
+class Greeter:
+    """Answers every call with a greeting (no tenancy: the bench measures the agent)."""
+
+    async def decide(self, facts: InviteFacts) -> Decision:
+        return Accept(greeting=GREETING)
+
+    async def release(self, facts: InviteFacts, reason: str) -> None:
+        return None
+
+
+async def serve(factory: str, workers: int) -> None:
+    from frontdesk.agent.host import AgentHost
+    from frontdesk.config import load_settings
+    from frontdesk.edge.server import EdgeServer
+
+    logging.basicConfig(level=logging.WARNING)
+    sip_port = free_port()
+    settings = load_settings(
+        None,
+        sip_host="127.0.0.1",
+        sip_port=sip_port,
+        pbx_addresses=["127.0.0.1"],
+        public_ip="127.0.0.1",
+        rtp_ports=rtp_range_avoiding(sip_port, 400),
+        media_timeout=30.0,
+        node_max_calls=200,
+        log_level="WARNING",
+        agent_workers=workers,
+        agent_provider_factory=factory,
+    )
+    host = AgentHost(settings)
+    await host.start()
+    edge = EdgeServer(settings, Greeter(), responder=host.run_call)
+    host.attach(edge)
+    await edge.start()
+    low, high = settings.rtp_port_range
+    facts = {
+        "sip_port": sip_port,
+        "rtp": [low, high],
+        "workers": [w.pid for w in host.workers],
+        "vad_min_silence": settings.agent_vad_min_silence,
+        "endpointing_delay": settings.agent_endpointing_delay,
+    }
+    print(json.dumps(facts), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
+    await edge.stop(grace=0.2)
+    await host.stop()
+
+
+@contextlib.contextmanager
+def node(factory: str, workers: int) -> Iterator[dict[str, object]]:
+    argv = [sys.executable, "-m", "bench.agent_bench", "--serve", factory]
+    argv += ["--workers", str(workers)]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the node did not start")
+        facts: dict[str, object] = json.loads(line)
+        facts["pid"] = proc.pid
+        yield facts
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------- the caller (PBX)
+def loud(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > LOUD_RMS
+
+
+def header(message: bytes, name: bytes) -> bytes:
+    for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return b""
+
+
+class Sip(asyncio.DatagramProtocol):
+    """The PBX's SIP socket: responses by Call-ID; requests from the node answered 200."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[str, asyncio.Queue[bytes]] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data.startswith(b"SIP/2.0"):
+            queue = self.waiting.get(header(data, b"call-id").decode())
+            if queue is not None:
+                queue.put_nowait(data)
+            return
+        if self.transport is not None and data[:3] != b"ACK":  # a BYE: 200 OK
+            lines = [b"SIP/2.0 200 OK"]
+            for name in (b"via", b"from", b"to", b"call-id", b"cseq"):
+                lines.append(name + b": " + header(data, name))
+            self.transport.sendto(b"\r\n".join([*lines, b"Content-Length: 0", b"", b""]), addr)
+
+
+@dataclass(eq=False)
+class Leg(asyncio.DatagramProtocol):
+    """One call's RTP: sends the tape (or silence) every 20 ms, stamps what arrives."""
+
+    transport: asyncio.DatagramTransport | None = None
+    remote: tuple[str, int] = ("127.0.0.1", 0)
+    tape: bytearray = field(default_factory=bytearray)
+    loud_rx: list[float] = field(default_factory=list)
+    last_loud_tx: float = 0.0
+    sending: bool = True
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        at = time.perf_counter()
+        packet = RtpPacket.parse(data)
+        if packet.payload_type == 0 and loud(g711.decode("PCMU", packet.payload)):
+            self.loud_rx.append(at)
+
+    async def send(self) -> None:
+        ssrc = random.getrandbits(32)
+        silence = bytes(2 * PACKET)
+        next_at = time.perf_counter()
+        for seq in range(1 << 30):
+            if not self.sending:
+                return
+            pcm = bytes(self.tape[: 2 * PACKET]) or silence
+            del self.tape[: 2 * PACKET]
+            pcm += bytes(2 * PACKET - len(pcm))
+            now = time.perf_counter()
+            if loud(pcm):
+                self.last_loud_tx = now
+            packet = RtpPacket(0, seq & 0xFFFF, (seq * PACKET) & 0xFFFFFFFF, ssrc)
+            payload = g711.encode("PCMU", pcm)
+            assert self.transport is not None
+            self.transport.sendto(bytes(packet) + payload, self.remote)
+            next_at += 0.020
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    async def quiet(self, seconds: float, within_s: float) -> bool:
+        """Wait until the agent has spoken and then been silent for `seconds`."""
+        deadline = time.perf_counter() + within_s
+        while time.perf_counter() < deadline:
+            if self.loud_rx and time.perf_counter() - self.loud_rx[-1] >= seconds:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def turn(self, speech: bytes, within_s: float = 10.0) -> float | None:
+        """Speak; seconds from the last loud packet sent to the reply's first loud one."""
+        self.tape += speech
+        while self.tape:  # noqa: ASYNC110 (the sender drains it on the wall clock)
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.04)
+        end = self.last_loud_tx
+        deadline = end + within_s
+        while time.perf_counter() < deadline:
+            reply = [t for t in self.loud_rx if t > end]
+            if reply:
+                return reply[0] - end
+            await asyncio.sleep(0.02)
+        return None
+
+
+async def place_call(sip: Sip, sip_port: int, number: int) -> tuple[Leg, str, bytes]:
+    loop = asyncio.get_running_loop()
+    rtp_port = free_port()
+    rtp_port -= rtp_port % 2
+    transport, leg = await loop.create_datagram_endpoint(Leg, local_addr=("127.0.0.1", rtp_port))
+    leg.transport = transport
+    assert sip.transport is not None
+    own_port = sip.transport.get_extra_info("sockname")[1]
+    call_id = f"bench-{number}-{random.getrandbits(48):x}"
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    sip.waiting[call_id] = queue
+    target = ("127.0.0.1", sip_port)
+    common = {"call_id": call_id, "port": own_port, "user": "1000", "from_tag": f"t{number}"}
+    sip.transport.sendto(
+        invite(branch=f"z9hG4bK-{call_id}", body=sdp_offer(port=rtp_port), **common), target
+    )
+    async with asyncio.timeout(10):
+        while not (answer := await queue.get()).startswith(b"SIP/2.0 200"):
+            if not answer.startswith(b"SIP/2.0 1"):
+                raise RuntimeError(answer.split(b"\r\n", 1)[0].decode())
+    to_tag = header(answer, b"to").split(b"tag=")[1].split(b";")[0].decode()
+    body = answer.split(b"\r\n\r\n", 1)[1].decode()
+    media = next(line for line in body.split("\r\n") if line.startswith("m=audio"))
+    leg.remote = ("127.0.0.1", int(media.split()[1]))
+    ack = request("ACK", branch=f"z9hG4bK-ack-{call_id}", to_tag=to_tag, **common)
+    sip.transport.sendto(ack, target)
+    bye = request("BYE", branch=f"z9hG4bK-bye-{call_id}", to_tag=to_tag, cseq=2, **common)
+    return leg, call_id, bye
+
+
+async def converse(sip: Sip, sip_port: int, number: int, turns: int, speech: bytes) -> list[float]:
+    """One call: hear the greeting, then `turns` times speak and wait for the reply."""
+    leg, _, bye = await place_call(sip, sip_port, number)
+    sender = asyncio.create_task(leg.send())
+    latencies: list[float] = []
+    try:
+        if await leg.quiet(0.7, within_s=30):  # the greeting has played
+            for _ in range(turns):
+                latency = await leg.turn(speech)
+                if latency is None:
+                    break
+                latencies.append(latency)
+                await leg.quiet(0.8, within_s=30)  # the reply has played
+    finally:
+        leg.sending = False
+        await sender
+        assert sip.transport is not None and leg.transport is not None
+        sip.transport.sendto(bye, ("127.0.0.1", sip_port))
+        leg.transport.close()
+    return latencies
+
+
+async def open_sip() -> Sip:
+    transport, sip = await asyncio.get_running_loop().create_datagram_endpoint(
+        Sip, local_addr=("127.0.0.1", free_port())
+    )
+    sip.transport = transport
+    return sip
+
+
+# ---------------------------------------------------------------------- figures
+def ms(values: list[float]) -> str:
+    ordered = sorted(v * 1000 for v in values)
+    if not ordered:
+        return "no replies"
+    return (
+        f"median {statistics.median(ordered):.0f} ms, p90 {percentile(ordered, 90):.0f} ms "
+        f"(min {ordered[0]:.0f}, max {ordered[-1]:.0f}; {len(ordered)} turns)"
+    )
+
+
+async def latency(factory: str, calls: int, turns: int) -> tuple[list[float], dict[str, object]]:
+    speech = speech_pcm(SENTENCE, 8000)
+    with node(factory, workers=1) as facts:
+        sip = await open_sip()
+        sip_port = int(str(facts["sip_port"]))
+        results: list[float] = []
+        for number in range(calls):
+            results += await converse(sip, sip_port, number, turns, speech)
+        assert sip.transport is not None
+        sip.transport.close()
+    return results, facts
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def concurrent(calls: int, window_s: float, work: Path) -> list[str]:
+    speech = speech_pcm(SENTENCE, 8000)
+    with node(FAKES, workers=2) as facts:
+        sip = await open_sip()
+        sip_port = int(str(facts["sip_port"]))
+        low, high = (int(p) for p in facts["rtp"])  # type: ignore[attr-defined]
+        edge_pid = int(str(facts["pid"]))
+        workers = [int(p) for p in facts["workers"]]  # type: ignore[attr-defined]
+        turns = 3  # enough to keep every call talking through the window
+        tasks = []
+        for number in range(calls):
+            tasks.append(asyncio.create_task(converse(sip, sip_port, number, turns, speech)))
+            await asyncio.sleep(0.05)  # 20 calls/s
+        await asyncio.sleep(3.0)  # greetings heard, conversations under way
+        pcap = work / f"rtp_{calls}.pcap"
+        edge0, workers0, t0 = cpu_of([edge_pid]), cpu_of(workers), time.perf_counter()
+        with capture(f"udp and src portrange {low}-{high}", pcap):
+            await asyncio.sleep(window_s)
+        elapsed = time.perf_counter() - t0
+        edge_cpu = (cpu_of([edge_pid]) - edge0) / elapsed * 100
+        worker_cpu = (cpu_of(workers) - workers0) / elapsed * 100
+        results = await asyncio.gather(*tasks)
+        assert sip.transport is not None
+        sip.transport.close()
+    last: dict[int, float] = {}
+    jitter: list[float] = []
+    for datagram in read_udp(pcap):
+        port = datagram.src[1]
+        if port % 2 or len(datagram.payload) < 12 or datagram.payload[1] & 0x7F != 0:
+            continue  # RTCP (odd ports) and anything not PCMU
+        if port in last:
+            jitter.append(abs((datagram.time - last[port]) * 1000 - 20.0))
+        last[port] = datagram.time
+    jitter.sort()
+    replies = [latency for call in results for latency in call]
+    return [
+        f"| {calls} concurrent calls, fake providers, every call talking | "
+        f"RTP send jitter p50 {percentile(jitter, 50):.2f} ms, "
+        f"p99 {percentile(jitter, 99):.2f} ms, "
+        f"max {jitter[-1] if jitter else 0:.1f} ms ({len(jitter)} intervals, {len(last)} streams, "
+        f"{window_s:.0f} s); CPU: edge {edge_cpu:.0f}% of a core, {len(workers)} workers "
+        f"{worker_cpu:.0f}%; voice-to-voice {ms(replies)} | p99 ≤ 5 ms |"
+    ]
+
+
+async def main_async(quick: bool) -> list[str]:
+    rows: list[str] = []
+    fake, facts = await latency(FAKES, calls=1 if quick else 2, turns=3)
+    endpointing = max(float(str(facts["vad_min_silence"])), float(str(facts["endpointing_delay"])))
+    floor = endpointing + PROVIDER_S
+    over = [v - floor for v in fake]
+    rows.append(
+        f"| voice-to-voice, fake providers (STT 150, LLM 250, TTS 100 ms) | {ms(fake)} | ≤ 600 ms |"
+    )
+    rows.append(
+        f"| our overhead = latency − endpointing ({endpointing * 1000:.0f} ms) − 500 ms | "
+        f"{ms(over)} | ≤ 50 ms |"
+    )
+    offline, _ = await latency(OFFLINE, calls=1, turns=2 if quick else 3)
+    rows.append(f"| voice-to-voice, offline set (whisper, KB responder, piper) | {ms(offline)} | |")
+    with tempfile.TemporaryDirectory(prefix="fd-agent-bench-") as tmp:
+        for calls in (10,) if quick else (10, 25, 50):
+            rows += await concurrent(calls, 8.0 if quick else 12.0, Path(tmp))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer turns and calls")
+    parser.add_argument("--serve", metavar="FACTORY", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        import uvloop
+
+        uvloop.run(serve(args.serve, args.workers))
+        return
+    started = time.strftime("%Y-%m-%d %H:%M")
+    rows = asyncio.run(main_async(args.quick))
+    print(
+        f"\n### Voice agent — {started}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print("Command: `python -m bench.agent_bench" + (" --quick" if args.quick else "") + "`\n")
+    print("| figure | measured | target |")
+    print("|---|---|---|")
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
