@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # Agent sessions: worker processes beside the edge, turn taking
     agent_enabled: bool = True  # False: answered calls get the built-in echo responder
     agent_workers: int = Field(0, ge=0, le=256)  # worker processes; 0 = one per CPU core
+    # workers run at this niceness: when the cores are busy, the edge's RTP comes first
+    agent_worker_nice: int = Field(10, ge=0, le=19)
     agent_provider_factory: str = Field(
         "frontdesk.agent.call_providers:providers_for_call", pattern=r"^[\w.]+:\w+$"
     )

@@ -181,6 +181,8 @@ class AgentHost:
                 "frontdesk.agent.worker",
                 "--fd",
                 str(child.fileno()),
+                "--nice",
+                str(self.settings.agent_worker_nice),
                 pass_fds=(child.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
             )

