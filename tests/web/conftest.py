@@ -14,11 +14,8 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -30,21 +27,24 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 from prometheus_client import CollectorRegistry
+from tests.conftest import EdgeFactory
+from tests.integration.store.conftest import pg
 from tests.integration.store.support import (
     TEMPLATE,
-    TEST_SERVER_OPTIONS,
     PgServer,
     run_async,
-    scratch_dir,
 )
 
+from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings, load_settings
+from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
-from frontdesk.store.embedded import EmbeddedPostgres
+from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
-from frontdesk.store.migrate import migrate
 from frontdesk.store.numbers import add_number
 from frontdesk.store.orgs import create_org
+from frontdesk.store.routing import load_routing_table
+from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token
@@ -71,21 +71,7 @@ BETA_OWNER = "owner@beta.example"
 ALPHA_NUMBERS = ("+390551110001", "+390551110002")
 BETA_NUMBERS = ("+390557770001",)
 
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[PgServer]:
-    base = Path(tempfile.mkdtemp(prefix="frontdesk-webtest-", dir=scratch_dir()))
-    server = EmbeddedPostgres.for_data_dir(base, TEST_SERVER_OPTIONS)
-    began = time.perf_counter()
-    assert server.ensure_running(), "a server was already running in a fresh directory"
-    handle = PgServer(server, time.perf_counter() - began)
-    try:
-        handle.create_database(TEMPLATE)
-        run_async(migrate(handle.conninfo(TEMPLATE)))
-        yield handle
-    finally:
-        server.force_stop()
-        shutil.rmtree(base, ignore_errors=True)
+__all__ = ["pg"]  # the store tests' embedded PostgreSQL, one per test session
 
 
 @pytest.fixture
@@ -277,3 +263,27 @@ async def login(page: Page, email: str, password: str = PASSWORD) -> None:
     async with page.expect_navigation():
         await page.click("button[type=submit]")
     assert "/login" not in page.url, await page.content()
+
+
+@pytest.fixture
+async def node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterator[EdgeServer]:
+    """An edge with admission and the session recorder on the web app's database (the rows
+    the pages read); its recorder is `edge.recorder`."""
+    pool = await open_pool(web.conninfo, max_size=4)
+    routing = RoutingDecider(await load_routing_table(pool, "IT"))
+    admission = Admission(pool, routing, node_id="web-edge", node_max_calls=10, node_ttl=5)
+    await admission.register()
+    recorder = SessionRecorder(pool, "web-edge", retry_s=0.2)
+    tasks = [
+        asyncio.create_task(recorder.run()),
+        asyncio.create_task(admission.run_heartbeat()),
+    ]
+    try:
+        edge = await edge_factory(decider=admission, on_record=recorder.submit)
+        edge.recorder = recorder  # type: ignore[attr-defined]
+        yield edge
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pool.close()

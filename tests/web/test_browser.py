@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
-from tests.conftest import SIPP_DATA, EdgeFactory, require_tool
+from tests.conftest import SIPP_DATA, require_tool
 from tests.integration.test_edge_calls import assert_ok, sipp
 from tests.web.conftest import (
     ALPHA_MEMBER,
@@ -28,12 +27,7 @@ from tests.web.conftest import (
     screenshot,
 )
 
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
-from frontdesk.store.engine import open_pool
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -131,27 +125,6 @@ async def test_operator_adds_assigns_and_reassigns(page: Page, web: WebApp) -> N
     await page.fill("input[name=q]", "1119001")
     await expect(page.locator("#numbers tbody tr")).to_have_count(1)
     await screenshot(page, "operator-admin")
-
-
-@pytest.fixture
-async def node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterator[EdgeServer]:
-    """An edge with admission on the web app's database (the same rows the page reads)."""
-    pool = await open_pool(web.conninfo, max_size=4)
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id="web-edge", node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, "web-edge", retry_s=0.2)
-    tasks = [
-        asyncio.create_task(recorder.run()),
-        asyncio.create_task(admission.run_heartbeat()),
-    ]
-    try:
-        yield await edge_factory(decider=admission, on_record=recorder.submit)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
 
 
 async def test_live_count_follows_a_real_call_without_reload(

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from playwright.async_api import Page, expect
-from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.conftest import SIPP_DATA, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
 from tests.web.conftest import ALPHA_NUMBERS, ALPHA_OWNER, BETA_OWNER, WebApp, login, screenshot
 from tests.web.test_operations import operations_web, seed_calls
 
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
-from frontdesk.store.engine import open_pool
-from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -33,29 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def web(web_db: str) -> Iterator[WebApp]:
     """The app with /operations (see test_operations.operations_web)."""
     yield from operations_web(web_db)
-
-
-@pytest.fixture
-async def node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterator[EdgeServer]:
-    """An edge with admission and the session recorder on the web app's database."""
-    pool = await open_pool(web.conninfo, max_size=4)
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id="ops-edge", node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, "ops-edge", retry_s=0.2)
-    tasks = [
-        asyncio.create_task(recorder.run()),
-        asyncio.create_task(admission.run_heartbeat()),
-    ]
-    try:
-        edge = await edge_factory(decider=admission, on_record=recorder.submit)
-        edge.recorder = recorder  # type: ignore[attr-defined]
-        yield edge
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await pool.close()
 
 
 async def test_a_real_call_is_live_then_in_history(
