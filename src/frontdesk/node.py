@@ -16,7 +16,7 @@ import uvicorn
 
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
-from frontdesk.agent.providers.factory import check_provider_keys
+from frontdesk.agent.providers.keys import check_provider_keys
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
@@ -27,7 +27,6 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
-from frontdesk.tenancy.config import merge
 from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")
@@ -75,13 +74,25 @@ def _banner(settings: Settings, edge: EdgeServer, demo: bool) -> str:
     return "\n".join(lines)
 
 
+_PROVIDER_KEYS = ("stt", "llm", "tts", "language")  # what check_provider_keys reads
+
+
 def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None:
-    """A provider without its key is a start-up error naming who uses it, not a failed call."""
-    configs = [
-        (f"{e.org_slug} {e.phone_number}", merge(e.org_config, e.override))
-        for e in entries
-        if e.number_active and e.org_active
-    ]
+    """A provider without its key is a start-up error naming who uses it, not a failed call.
+
+    Only what decides the providers is merged (not each number's whole config: merging
+    10,000 configs up front is what the routing table avoids), once per distinct choice.
+    """
+    chosen: dict[tuple[str, tuple[tuple[str, object], ...]], list[NumberEntry]] = {}
+    for e in entries:
+        if e.number_active and e.org_active:
+            picks = tuple((k, e.override[k]) for k in _PROVIDER_KEYS if k in e.override)
+            chosen.setdefault((e.org_slug, picks), []).append(e)
+    configs = []
+    for (slug, picks), users in chosen.items():
+        where = f"{slug} {', '.join(u.phone_number for u in users[:3])}"
+        where += f" (+{len(users) - 3} more)" if len(users) > 3 else ""
+        configs.append((where, users[0].org_config.model_copy(update=dict(picks))))
     problems = check_provider_keys(configs, settings)
     for problem in problems:
         if not problem.fatal:

@@ -24,25 +24,20 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import json
 import logging
 import os
 import pickle
 import socket
 import sys
 import time
-import wave
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import numpy as np
-import soxr
-
-from frontdesk.agent.ipc import FrameError, FrameReader, Kind, Message, encode
+from frontdesk.agent.ipc import FrameError, FrameReader, Kind, Message, encode, json_payload
 from frontdesk.agent.spec import CallSpec, call_spec
-from frontdesk.calls.audio import SAMPLE_RATE, CallAudio
+from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.responder import asset_pcm
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
 from frontdesk.edge.tasks import TaskOwner
@@ -64,13 +59,7 @@ _TRANSFER_TIMEOUT_S = 45.0
 
 @functools.cache
 def apology_prompt() -> Prompt:
-    asset = resources.files("frontdesk.assets").joinpath("apology.wav")
-    with asset.open("rb") as raw, wave.open(raw) as wav:
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    if rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
-    return Prompt(np.asarray(samples, dtype="<i2").tobytes())
+    return Prompt(asset_pcm("apology.wav"))
 
 
 @dataclass(eq=False)
@@ -119,7 +108,7 @@ class WorkerProcess:
         writer.write(encode(kind, slot, payload))
 
     def send_json(self, kind: Kind, slot: int, value: Any) -> None:
-        self.send(kind, slot, json.dumps(value, separators=(",", ":")).encode())
+        self.send(kind, slot, json_payload(value))
 
 
 class AgentHost:

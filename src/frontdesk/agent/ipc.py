@@ -64,8 +64,12 @@ def encode(kind: Kind, slot: int, payload: bytes = b"") -> bytes:
     return _HEADER.pack(len(payload) + 5, kind, slot) + payload
 
 
+def json_payload(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 def encode_json(kind: Kind, slot: int, value: Any) -> bytes:
-    return encode(kind, slot, json.dumps(value, separators=(",", ":")).encode())
+    return encode(kind, slot, json_payload(value))
 
 
 class FrameReader:

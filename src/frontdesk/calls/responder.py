@@ -27,10 +27,15 @@ def greeting_prompt() -> Prompt:
     return Prompt(greeting_pcm())
 
 
-@functools.cache
 def greeting_pcm() -> bytes:
     """The shipped greeting as 16 kHz 16-bit mono PCM (loaded once)."""
-    asset = resources.files("frontdesk.assets").joinpath("greeting.wav")
+    return asset_pcm("greeting.wav")
+
+
+@functools.cache
+def asset_pcm(name: str) -> bytes:
+    """A WAV shipped in `frontdesk.assets` as 16 kHz 16-bit mono PCM (loaded once)."""
+    asset = resources.files("frontdesk.assets").joinpath(name)
     with asset.open("rb") as raw, wave.open(raw) as wav:
         rate = wav.getframerate()
         frames = wav.readframes(wav.getnframes())

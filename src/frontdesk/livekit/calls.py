@@ -18,6 +18,14 @@ from typing import Any
 from frontdesk.store.engine import Pool
 from frontdesk.store.tx import operator_tx
 
+# what the SIP participant's attributes are called (livekit/sip); the job, the webhook and
+# the reconciler read them, so they live here and not with the job's framework imports
+ATTR_CALLED = "sip.trunkPhoneNumber"
+ATTR_CALLER = "sip.phoneNumber"
+ATTR_CALL_ID_FULL = "sip.callIDFull"
+ATTR_CALL_ID = "sip.callID"  # LiveKit's own id, used only when the full Call-ID is absent
+SESSION_METADATA_KEY = "frontdesk_session"  # room metadata key of the call's session id
+
 # data-modifying CTEs always run to completion, so the DELETE counts even when the
 # sessions row was already ended (a node reaped it meanwhile)
 _CLOSE = b"""

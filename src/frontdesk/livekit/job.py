@@ -39,7 +39,15 @@ from livekit.agents.voice.events import CloseEvent
 from frontdesk.calls.decision import Accept, InviteFacts, Reject, refusal_owner
 from frontdesk.calls.record import CallRecord
 from frontdesk.edge.tasks import TaskOwner
-from frontdesk.livekit.calls import close_session, mark_answered
+from frontdesk.livekit.calls import (
+    ATTR_CALL_ID,
+    ATTR_CALL_ID_FULL,
+    ATTR_CALLED,
+    ATTR_CALLER,
+    SESSION_METADATA_KEY,
+    close_session,
+    mark_answered,
+)
 from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
@@ -52,11 +60,6 @@ AgentStarter = Callable[
     Awaitable["AgentSession[Any]"],
 ]
 
-ATTR_CALLED = "sip.trunkPhoneNumber"
-ATTR_CALLER = "sip.phoneNumber"
-ATTR_CALL_ID_FULL = "sip.callIDFull"
-ATTR_CALL_ID = "sip.callID"  # LiveKit's own id, used only when the full Call-ID is absent
-SESSION_METADATA_KEY = "frontdesk_session"
 LIVEKIT_SOURCE = ("livekit", 0)
 
 

@@ -31,9 +31,13 @@ from dataclasses import dataclass
 from livekit import api
 from livekit.protocol.models import ParticipantInfo
 
-from frontdesk.livekit.calls import close_session
+from frontdesk.livekit.calls import (
+    ATTR_CALL_ID,
+    ATTR_CALL_ID_FULL,
+    SESSION_METADATA_KEY,
+    close_session,
+)
 from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
-from frontdesk.livekit.job import ATTR_CALL_ID, ATTR_CALL_ID_FULL, SESSION_METADATA_KEY
 from frontdesk.store.engine import Pool
 from frontdesk.store.tx import operator_tx
 

@@ -2,8 +2,9 @@
 
 Owns: the one mapping from `TenantConfig.stt` / `.llm` / `.tts` (and `voice`, `llm_model`,
 `language`) to provider objects, offline or cloud, and the start-up check that every
-org and number's providers have their keys (`check_provider_keys`), so a missing key is
-a clear error naming who uses it before any call, never a crash mid-call.
+org and number's providers have their keys (`check_provider_keys`, in `keys.py` so the
+edge process can run it without importing the framework), so a missing key is a clear
+error naming who uses it before any call, never a crash mid-call.
 
 - offline (default; no keys, no network): `WhisperSTT` (tiny.en), `KnowledgeBaseLLM`,
   `OfflineTTS` (piper joe; espeak-ng for other languages). Models load once per process.
@@ -19,13 +20,13 @@ Must not: read the environment (keys arrive in `Settings`), log keys, or build t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from livekit.agents import llm, stt, tts, vad
 
 from frontdesk.agent.providers.kb_llm import KnowledgeBaseLLM
+from frontdesk.agent.providers.keys import ProviderProblem, check_provider_keys, needed_keys
 from frontdesk.agent.providers.vad import load_vad
 from frontdesk.config import Settings
 from frontdesk.errors import ConfigError
@@ -46,8 +47,6 @@ DEFAULT_OPENAI_LLM_MODEL = "gpt-4.1-mini"
 DEFAULT_OPENAI_STT_MODEL = "gpt-4o-mini-transcribe"
 _PLACEHOLDER_KEY = "not-needed"  # for OpenAI-compatible local servers that want no key
 
-Kind = Literal["stt", "llm", "tts"]
-
 
 @dataclass(frozen=True)
 class Providers:
@@ -57,74 +56,6 @@ class Providers:
     llm: llm.LLM[Any]
     tts: tts.TTS[Any]
     vad: vad.VAD
-
-
-@dataclass(frozen=True)
-class ProviderProblem:
-    """One thing that keeps (fatal) or degrades (not fatal) an org/number's agent."""
-
-    where: str  # the org/number that uses the provider, as the caller of the check named it
-    kind: Kind
-    provider: str
-    message: str
-    fatal: bool = True
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.kind} {self.provider!r}: {self.message}"
-
-
-def _needed_keys(config: TenantConfig, settings: Settings) -> list[tuple[Kind, str, str]]:
-    """(kind, provider, setting name) for every key this config needs and lacks."""
-    missing: list[tuple[Kind, str, str]] = []
-    openai_ok = settings.openai_api_key is not None or settings.openai_base_url is not None
-    if config.llm == "openai" and not openai_ok:
-        missing.append(("llm", "openai", "FRONTDESK_OPENAI_API_KEY"))
-    if config.stt == "openai" and not openai_ok:
-        missing.append(("stt", "openai", "FRONTDESK_OPENAI_API_KEY"))
-    if config.stt == "deepgram" and settings.deepgram_api_key is None:
-        missing.append(("stt", "deepgram", "FRONTDESK_DEEPGRAM_API_KEY"))
-    if config.tts == "openai" and not openai_ok:
-        missing.append(("tts", "openai", "FRONTDESK_OPENAI_API_KEY"))
-    if config.tts == "elevenlabs" and settings.elevenlabs_api_key is None:
-        missing.append(("tts", "elevenlabs", "FRONTDESK_ELEVENLABS_API_KEY"))
-    if config.tts == "cartesia" and settings.cartesia_api_key is None:
-        missing.append(("tts", "cartesia", "FRONTDESK_CARTESIA_API_KEY"))
-    return missing
-
-
-def check_provider_keys(
-    configs: Iterable[tuple[str, TenantConfig]], settings: Settings
-) -> list[ProviderProblem]:
-    """Problems of every (name, merged config) pair: missing keys (fatal), and offline
-    speech that cannot follow the configured language (not fatal: it still answers)."""
-    problems: list[ProviderProblem] = []
-    for where, config in configs:
-        for kind, provider, setting in _needed_keys(config, settings):
-            problems.append(
-                ProviderProblem(where, kind, provider, f"needs {setting}, which is not set")
-            )
-        english = config.language.lower().split("-")[0] == "en"
-        if config.stt == "offline" and not english:
-            problems.append(
-                ProviderProblem(
-                    where,
-                    "stt",
-                    "offline",
-                    f"whisper tiny.en understands English only, language is {config.language!r}",
-                    fatal=False,
-                )
-            )
-        if config.llm == "offline-kb" and not english:
-            problems.append(
-                ProviderProblem(
-                    where,
-                    "llm",
-                    "offline-kb",
-                    "the knowledge-base responder's own phrases are English",
-                    fatal=False,
-                )
-            )
-    return problems
 
 
 def build_providers(
@@ -138,7 +69,7 @@ def build_providers(
     """The providers of one call. Raises ConfigError when a needed key is missing (which
     `check_provider_keys` reports at start-up). `http_session` is handed to the Deepgram,
     ElevenLabs and Cartesia plugins, which otherwise want a LiveKit job context for one."""
-    missing = _needed_keys(config, settings)
+    missing = needed_keys(config, settings)
     if missing:
         kind, provider, setting = missing[0]
         raise ConfigError(f"{kind} provider {provider!r} needs {setting}, which is not set")
@@ -160,7 +91,7 @@ def _openai_args(settings: Settings) -> dict[str, Any]:
 
 
 def _secret(value: Any) -> str:
-    assert value is not None  # _needed_keys refused a missing key before we get here
+    assert value is not None  # needed_keys refused a missing key before we get here
     return str(value.get_secret_value())
 
 
