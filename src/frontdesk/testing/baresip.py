@@ -501,8 +501,9 @@ async def place_call(
     every case. Files stay in `workdir` (a new temporary directory when None, left for
     the caller to remove). `codecs` is the account's `audio_codecs` (with "G722/16000/1"
     baresip's g722 module is loaded); `rate` is the microphone WAV's rate (16000 for a
-    G.722 call, so baresip sends what it was given). `jitter_buffer` is baresip's `jitter_buffer_delay` in frames
-    (baresip's default, 5-10); it does not shift positions in the recordings.
+    G.722 call, so baresip sends what it was given). `jitter_buffer` is baresip's
+    `jitter_buffer_delay` in frames (baresip's default, 5-10); it does not shift positions
+    in the recordings.
     """
     binary = _require_baresip()
     if workdir is None:
