@@ -92,8 +92,13 @@ class EdgeCall:
             return
         now = asyncio.get_running_loop().time()
         for digit in self.media.receive(data, now):
-            self.dtmf.append(digit.digit)
-            self.audio.feed_dtmf(digit.digit)
+            self.key_pressed(digit.digit)
+
+    def key_pressed(self, key: str) -> None:
+        """A DTMF key, from RFC 4733 telephone-events or a SIP INFO."""
+        if not self.finished:
+            self.dtmf.append(key)
+            self.audio.feed_dtmf(key)
 
     def on_rtcp(self, data: bytes, host: str, port: int) -> None:
         if not self.finished and self.latch.accepts_rtcp_from(host):

@@ -58,6 +58,7 @@ from frontdesk.sip.useragent import (
     CallEnded,
     IncomingCall,
     InviteRefused,
+    KeyPressed,
     ReferAnswered,
     ServerCall,
     SessionModified,
@@ -329,6 +330,10 @@ class EdgeServer:
                     self._close_record(record, "cancelled", "cancel", 487)
             case CallEnded(call=server_call, reason=reason):
                 self._end(server_call, reason)
+            case KeyPressed(call=server_call, key=key):  # SIP INFO DTMF
+                call = self.calls.get(server_call.call_id)
+                if call is not None:
+                    call.key_pressed(key)
             case SessionModified(call=server_call, request=request):
                 self._modify(server_call, request.body)
             case ReferAnswered(call=server_call, status=status):
