@@ -430,7 +430,7 @@ class EdgeServer:
         settings = self.settings
         for _attempt in range(8):
             port = self.ports.allocate()
-            answer = negotiate(offer, LocalMedia(address=settings.advertised_ip, port=port))
+            answer = negotiate(offer, self._local_media(port))
             media = MediaSession(
                 codec=answer.codec,
                 payload_type=answer.payload_type,
@@ -481,7 +481,11 @@ class EdgeServer:
     def _check_media(self, offer: SessionDescription) -> None:
         """Refuse (488) an offer we cannot answer. Any `c=` address is fine: one that is
         not the PBX's gets symmetric RTP (`RtpLatch`), never RTP of ours."""
-        negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=0))
+        negotiate(offer, self._local_media(0))
+
+    def _local_media(self, port: int) -> LocalMedia:
+        settings = self.settings
+        return LocalMedia(address=settings.advertised_ip, port=port, codecs=tuple(settings.codecs))
 
     def _unavailable(self, reason: str) -> Reject:
         return Reject(503, reason, (("Retry-After", str(self.settings.retry_after)),))
@@ -556,9 +560,7 @@ class EdgeServer:
             return
         try:
             offer = SessionDescription.parse(body)
-            answer = negotiate(
-                offer, LocalMedia(address=self.settings.advertised_ip, port=call.port)
-            )
+            answer = negotiate(offer, self._local_media(call.port))
         except SdpError as exc:
             ua.reject_modify(server_call, exc.status, now)
             return
