@@ -427,7 +427,6 @@ class EdgeServer:
         now: float,
     ) -> EdgeCall:
         loop = asyncio.get_running_loop()
-        settings = self.settings
         for _attempt in range(8):
             port = self.ports.allocate()
             answer = negotiate(offer, self._local_media(port))
