@@ -5,9 +5,9 @@
 One `MediaSession` per codec on a simulated timeline (no sockets, no sleeping): every
 20 ms a caller packet arrives (`receive`), the agent's side takes its frames
 (`pull_audio`) and the next packet is sent (`tick`) while agent speech is queued, which
-is the work the edge's media clock does for each live call. Prints µs per 20 ms cycle
-(best of 5 runs of 3,000 cycles: the least disturbed by other load) and what that means
-in CPU for 500 calls. Prints a Markdown block for docs/benchmarks.md.
+is the work the edge's media clock does for each live call. Prints CPU µs per 20 ms cycle
+(process CPU time, so time spent descheduled by other load does not count; best of 9
+runs of 3,000 cycles) and what that means in CPU for 500 calls. Prints a Markdown block for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from frontdesk.media.rtp import RtpSequencer
 from frontdesk.media.session import MediaSession
 
 CYCLES = 3000
-RUNS = 5
+RUNS = 9
 
 
 def speech16k(seconds: float) -> bytes:
@@ -48,13 +48,13 @@ def run_once(codec: str, payloads: list[bytes]) -> float:
     session.push_audio(speech16k(CYCLES * 0.02))
     sequencer = RtpSequencer(pt, ssrc=0xCA11)
     packets = [sequencer.next_packet(p, 160) for p in payloads]
-    started = time.perf_counter()
+    started = time.process_time()
     for k, packet in enumerate(packets):
         now = k * 0.02
         session.receive(packet, now)
         session.pull_audio(now)
         session.tick(now)
-    return (time.perf_counter() - started) / len(packets) * 1e6
+    return (time.process_time() - started) / len(packets) * 1e6
 
 
 def main() -> None:
@@ -62,7 +62,7 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")  # fmt: skip
     print("Command: `python -m bench.codec_bench`\n")
-    print("| codec | µs per 20 ms (receive + pull + send) | CPU for 500 calls |")
+    print("| codec | CPU µs per 20 ms (receive + pull + send) | CPU for 500 calls |")
     print("|---|---|---|")
     for codec in ("PCMU", "G722"):
         payloads = caller_payloads(codec, CYCLES)
