@@ -7,7 +7,8 @@ One `MediaSession` per codec on a simulated timeline (no sockets, no sleeping): 
 (`pull_audio`) and the next packet is sent (`tick`) while agent speech is queued, which
 is the work the edge's media clock does for each live call. Prints CPU µs per 20 ms cycle
 (process CPU time, so time spent descheduled by other load does not count; best of 9
-runs of 3,000 cycles) and what that means in CPU for 500 calls. Prints a Markdown block for docs/benchmarks.md.
+runs of 3,000 cycles) and what that means in CPU for 500 calls, as a Markdown block for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

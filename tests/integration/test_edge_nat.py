@@ -147,3 +147,46 @@ async def test_nat_call_whose_rtp_never_comes_is_freed(edge_factory: EdgeFactory
     assert record.reason == "media-timeout"
     assert record.tx_packets == 0  # never a packet towards 192.168.1.50
     await task  # sipp's late BYE gets 481: its own failure, not ours
+
+
+async def test_reinvite_behind_nat_moves_the_latch_to_the_new_rtp_source(
+    edge_factory: EdgeFactory,
+) -> None:
+    """Two allowlisted hosts: the second takes the call's media only after a re-INVITE."""
+    edge = await edge_factory(pbx_addresses=["127.0.0.1", "127.0.0.3"])
+    task = asyncio.create_task(
+        sipp(
+            edge,
+            SIPP_DATA / "uac_nat_reinvite.xml",
+            service="1000",
+            variables={"talk_ms": "1500"},
+            extra_args=["-d", "2500"],
+        )
+    )
+    assert await wait_for(lambda: len(edge.calls) == 1, 5)
+    (call,) = edge.calls.values()
+    first = RtpPeer("127.0.0.1", call.port)
+    second = RtpPeer("127.0.0.3", call.port)
+    try:
+        await first.talk(0.6)
+        assert call.remote == first.sock.getsockname() and len(first.received) >= 20
+        rejected = call.rtp_rejected
+        second.send(10)  # allowlisted too, but the call is latched on the first
+        assert await wait_for(lambda: call.rtp_rejected >= rejected + 10, 2)
+        assert await wait_for(lambda: call.latch.learning, 4)  # the re-INVITE came
+        assert call.remote == first.sock.getsockname()  # still sending there meanwhile
+        await second.talk(0.5)
+        assert call.remote == second.sock.getsockname()
+        assert len(second.received) >= 15
+        count = first.drain()
+        rejected = call.rtp_rejected
+        first.send(10)
+        assert await wait_for(lambda: call.rtp_rejected >= rejected + 10, 2)
+        await asyncio.sleep(0.1)
+        assert first.drain() == count  # nothing more for the old source
+    finally:
+        first.close()
+        second.close()
+    assert_ok(await task)
+    assert await wait_for(lambda: len(edge.history) == 1, 2)
+    assert edge.history[0].extra["rtp_latch_moves"] == 2
