@@ -109,6 +109,7 @@ class MediaSession:
             raise MediaError(f"unsupported ptime {ptime_ms} ms")
         # G.722 carries the agent's own rate and keeps ADPCM state per call; G.711 is 8 kHz
         self._g722 = G722Codec() if codec.upper() == "G722" else None
+        # the G.711 law (a placeholder for G.722 calls, whose payloads never come from it)
         self._codec: g711.Codec = "PCMU" if self._g722 is not None else g711.parse_codec(codec)
         self._pcm_rate = AGENT_RATE if self._g722 is not None else g711.CLOCK_RATE
         self._payload_type = payload_type
