@@ -59,8 +59,10 @@ def session_options(settings: Settings) -> dict[str, Any]:
         # barge-in works from the first word (the default mutes it for 3 s)
         "aec_warmup_duration": None,
         "max_tool_steps": 3,
-        # a provider that fails after its own retries ends the session at once (the caller
-        # hears the apology and BYE) instead of leaving the caller in silence for 3 turns
+        # a cloud provider that fails hands over to its offline counterpart (the fallback
+        # adapters of `providers/factory.py`); an error that still reaches the session means
+        # the offline one failed too: end at once (apology and BYE) instead of leaving the
+        # caller in silence for 3 turns
         "conn_options": SessionConnectOptions(max_unrecoverable_errors=1),
     }
 
