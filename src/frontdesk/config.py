@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     )
     agent_endpointing_delay: float = Field(0.4, ge=0, le=5)  # after VAD end of speech, seconds
     agent_interruption_min_duration: float = Field(0.15, ge=0, le=5)  # speech that barges in
+    # after the caller's voice over the agent ends with no words (a cough) or only an
+    # "mm-hmm", the paused agent resumes this much later, seconds
+    agent_false_interruption_timeout: float = Field(0.5, gt=0, le=5)
 
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)

@@ -112,7 +112,8 @@ class CallRunner:
             session.output.transcription = synchronizer.text_output
             session.on("conversation_item_added", self._on_item)
             session.on("close", self._on_close)
-            await session.start(Receptionist(self.spec, self), record=False)
+            receptionist = Receptionist(self.spec, self, self.output.transcribing)
+            await session.start(receptionist, record=False)
             self._link.send_json(Kind.STARTED, self.slot, {"at": time.time()})
             await self._stop.wait()
             reason = self._stop_reason or reason
