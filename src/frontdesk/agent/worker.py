@@ -115,7 +115,8 @@ class CallRunner:
             session.output.transcription = synchronizer.text_output
             session.on("conversation_item_added", self._on_item)
             session.on("close", self._on_close)
-            await session.start(Receptionist(self.spec, self), record=False)
+            receptionist = Receptionist(self.spec, self, self.output.transcribing)
+            await session.start(receptionist, record=False)
             self._link.send_json(Kind.STARTED, self.slot, {"at": time.time()})
             await self._stop.wait()
             reason = self._stop_reason or reason
@@ -134,6 +135,12 @@ class CallRunner:
             if self.session is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.session.aclose())
+                # the session closes none of its providers: they are this call's own (cloud
+                # clients and their sockets; the offline models are cached per process)
+                for provider in (self.session.stt, self.session.llm, self.session.tts):
+                    if provider is not None:
+                        with contextlib.suppress(Exception):
+                            await asyncio.shield(provider.aclose())
             if self._synchronizer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._synchronizer.aclose())
@@ -159,6 +166,7 @@ class CallRunner:
             }
             if item.role == "assistant":
                 entry["interrupted"] = bool(item.interrupted)
+            entry.update(served_by(item))
             self._link.send_json(Kind.TRANSCRIPT, self.slot, entry)
 
     # -- the caller's keypad -----------------------------------------------------------
@@ -233,6 +241,26 @@ class CallRunner:
 
     async def hang_up(self, reason: str) -> None:
         self._link.send_json(Kind.HANGUP, self.slot, {"reason": reason})
+
+
+def served_by(item: llm.ChatMessage) -> dict[str, str]:
+    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
+    `tts` for the agent's (the framework stamps the instance that answered, also behind a
+    fallback adapter), as the provider names itself: `frontdesk-offline` is the
+    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
+    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
+    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
+    metrics = item.metrics
+    stamped = {
+        "stt": metrics.get("stt_metadata"),
+        "llm": metrics.get("llm_metadata"),
+        "tts": metrics.get("tts_metadata"),
+    }
+    return {
+        kind: str(metadata["model_provider"])
+        for kind, metadata in stamped.items()
+        if metadata and metadata.get("model_provider")
+    }
 
 
 class Worker:
