@@ -104,7 +104,11 @@ PARAPHRASES: list[Question] = [
     (ROSSI, "Do you handle divorces?", R_CASES),
     (ROSSI, "Can you help me with a problem with my employer?", R_CASES),
     (ROSSI, "What areas of law do you practise?", R_CASES),
-    (ROSSI, "I have a dispute with my neighbour over a property boundary, is that something you do?", R_CASES),  # noqa: E501
+    (
+        ROSSI,
+        "I have a dispute with my neighbour over a property boundary, is that something you do?",
+        R_CASES,
+    ),
     (ROSSI, "What is your specialty?", R_CASES),
     (ROSSI, "I was fired from my job, can you take my case?", R_CASES),
     (ROSSI, "Do you deal with custody of children after a separation?", R_CASES),
