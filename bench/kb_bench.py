@@ -60,7 +60,10 @@ def rates(questions: list[Q.Question], scorer: Scorer, threshold: float) -> tupl
         score, answer = scorer(org, said)
         right += bool(answer and fragment and fragment in answer and score >= threshold)
     declined = sum(scorer(org, said)[0] < threshold for org, said, _ in unanswerable)
-    return right / max(1, len(answerable)), declined / max(1, len(unanswerable))
+    return (
+        right / len(answerable) if answerable else float("nan"),
+        declined / len(unanswerable) if unanswerable else float("nan"),
+    )
 
 
 def main() -> None:
