@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.events import UserInputTranscribedEvent
 
 from frontdesk.agent.providers.vad import load_vad
 from frontdesk.agent.spec import CallSpec
@@ -108,10 +109,19 @@ def session_options(config: TenantConfig, settings: Settings) -> dict[str, Any]:
 
 def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
     providers = factory(spec, settings)
-    return AgentSession(
+    options = session_options(spec.config, settings)
+    session: AgentSession[None] = AgentSession(
         stt=providers.stt,
         llm=providers.llm,
         tts=providers.tts,
         vad=turn_vad(spec.config, settings, providers.vad),
-        **session_options(spec.config, settings),
+        **options,
     )
+    detector = options["turn_handling"]["turn_detection"]
+    if not isinstance(detector, str):
+        # the model also reads the words before each pause (see providers/turn_model.py)
+        def on_transcribed(event: UserInputTranscribedEvent) -> None:
+            detector.on_transcript(event.transcript, is_final=event.is_final)
+
+        session.on("user_input_transcribed", on_transcribed)
+    return session
