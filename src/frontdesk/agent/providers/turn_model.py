@@ -99,8 +99,6 @@ def words_continue(transcript: str) -> bool:
         return False
     if text.endswith((",", "...", "…", "-", ";", ":")):
         return True
-    if text.endswith("?"):
-        return False
     words = _WORD.findall(text)
     if not words:
         return False
