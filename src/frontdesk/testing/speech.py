@@ -20,7 +20,6 @@ import soxr
 from frontdesk.agent.providers.offline_stt import load_whisper
 from frontdesk.agent.providers.offline_tts import PIPER_RATE, load_piper
 
-
 #: test voices: "joe" (the agent's piper voice as it is) and "high" (joe slower and
 #: pitched up 18 % by resampling: another speaker's pitch and pace)
 VOICES = ("joe", "high")
@@ -49,7 +48,8 @@ def speech_pcm(text: str, rate: int = 16000, voice: str = "joe") -> bytes:
 def _energy(samples: np.ndarray, rate: int) -> np.ndarray:
     step = rate // 100  # 10 ms
     frames = samples[: len(samples) // step * step].reshape(-1, step).astype(np.float64)
-    return np.sqrt((frames**2).mean(axis=1))
+    energy: np.ndarray = np.sqrt((frames**2).mean(axis=1))
+    return energy
 
 
 def paused_speech_pcm(
