@@ -7,7 +7,9 @@ refused line is shown with its line number, the number and why); assigning and r
 number (audited by the database trigger with `user:<email>` and the time; when the number
 has live calls, a confirmation first says that those calls continue with the old
 organization and new calls go to the new one); organizations with their limits and active
-state, which operators may change here.
+state, which operators may change here (suspending one asks first, naming its live calls).
+Success banners come only from fixed keys (`?done=KEY`, words.BANNERS): no free text from a
+link reaches the page.
 
 Must not: be reachable by anyone but an operator (403 page), or hold data rules
 (frontdesk.store.numbers / orgs do, the same functions the CLI uses).
@@ -37,6 +39,7 @@ from frontdesk.store.orgs import UNCHANGED, get_org, list_orgs, update_org
 from frontdesk.store.tx import operator_tx
 from frontdesk.web.auth import Operator, PoolDep, SettingsDep, actor, csrf_protect
 from frontdesk.web.templating import render
+from frontdesk.web.words import banner
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -120,7 +123,7 @@ async def admin_page(
     q: str = "",
     org: str = "",
     status: str = "",
-    message: str | None = None,
+    done: str | None = None,
 ) -> Response:
     filters = Filters(q[:200], org[:63], status[:10])
     if (
@@ -130,7 +133,7 @@ async def admin_page(
         async with operator_tx(pool, actor=actor(user)) as conn:
             context = await _context(conn, filters)
         return render(request, "admin/numbers_table.html", context)
-    return await _page(request, pool, user, filters=filters, message=message)
+    return await _page(request, pool, user, filters=filters, message=banner(done))
 
 
 def _parse_line(line: str) -> tuple[str, str]:
@@ -196,8 +199,7 @@ async def admin_add(
             add_text=numbers,
             add_org=org,
         )
-    message = f"added {len(added)} number{'s' if len(added) != 1 else ''}: {', '.join(added)}"
-    return RedirectResponse("/admin?" + urlencode({"message": message}), status_code=303)
+    return _done("numbers-added")
 
 
 @router.post("/numbers/{number_id}/assign")
@@ -224,26 +226,35 @@ async def admin_assign(
         after = await assign_number(
             conn, row.phone_number, org, actor(user), settings.default_country
         )
-    if after.org_slug == row.org_slug:
-        message = f"{row.phone_number} already belongs to {org}"
-    else:
-        message = f"assigned {row.phone_number} to {org} (was {row.org_slug})"
-    return RedirectResponse("/admin?" + urlencode({"message": message}), status_code=303)
+    return _done("number-unchanged" if after.org_slug == row.org_slug else "number-assigned")
 
 
 @router.post("/orgs/{slug}")
 async def admin_org(
+    request: Request,
     user: Operator,
     pool: PoolDep,
     slug: str,
     max_calls: Annotated[str, Form(max_length=12)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Change an organization's limit ('' = no limit) and active state."""
+    """Change an organization's limit ('' = no limit) and active state; suspending an
+    active organization asks first (how many live calls it has: they continue)."""
     text = max_calls.strip()
     if text and (not text.isdigit() or not 1 <= int(text) <= 1_000_000):
         raise Conflict("max concurrent calls must be a whole number from 1, or empty")
     async with operator_tx(pool, actor=actor(user)) as conn:
+        org = await get_org(conn, slug)
+        suspending = org.active and active is None
+        if suspending and confirm != "yes":
+            counts = await live_counts(conn)
+            live = sum(n for (_number, org_id), n in counts.items() if org_id == org.id)
+            return render(
+                request,
+                "admin/confirm_suspend.html",
+                {"org": org, "live": live, "max_calls": text},
+            )
         await update_org(
             conn,
             slug,
@@ -251,4 +262,9 @@ async def admin_org(
             max_concurrent_calls=int(text) if text else None,
             active=active is not None,
         )
-    return RedirectResponse("/admin?" + urlencode({"message": f"updated {slug}"}), status_code=303)
+    return _done("org-suspended" if suspending else "org-updated")
+
+
+def _done(key: str) -> Response:
+    """Back to /admin with a fixed banner (words.BANNERS)."""
+    return RedirectResponse("/admin?" + urlencode({"done": key}), status_code=303)

@@ -1,8 +1,9 @@
 """The tenant pages: `/numbers` (the organization's numbers, live counts) and `/numbers/{id}`.
 
 Owns: rendering the numbers table (live counts update through `/events/live`, see live.py and
-static/live.js), the edit form of one number (label, greeting, language, system prompt,
-active) with each error next to its field, and the active toggle (htmx swaps the row).
+static/app.js), the edit form of one number (label, greeting, language, system prompt,
+active) with each error next to its field, and the active toggle (htmx swaps the row;
+deactivating asks first).
 Owners edit, members view, operators see and edit every number.
 
 Must not: add, remove or reassign numbers (operators do that on /admin), or look a number up
@@ -120,12 +121,23 @@ async def number_toggle(
     user: CurrentUser,
     pool: PoolDep,
     active: Annotated[str, Form(pattern="^(true|false)$")],
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Switch a number on or off; htmx gets the new table row, a plain form a redirect."""
+    """Switch a number on or off; htmx gets the new table row, a plain form a redirect.
+
+    Deactivating asks first: htmx requests come after the browser's `hx-confirm` dialog; a
+    plain form without `confirm=yes` gets the confirmation page (no script needed).
+    """
+    htmx = request.headers.get("HX-Request") == "true"
+    if active == "false" and not htmx and confirm != "yes":
+        view = await get_number_view(pool, user, number_id)
+        if not can_edit(user, view):
+            raise HTTPException(403, "only an owner of the organization may change its numbers")
+        return render(request, "numbers/confirm_deactivate.html", {"view": view})
     try:
         view = await apply_edit(pool, user, number_id, NumberEdit(active=active == "true"))
     except FieldErrors as exc:  # no field can be wrong here
         raise HTTPException(422, str(exc)) from exc
-    if request.headers.get("HX-Request") != "true":
+    if not htmx:
         return RedirectResponse("/numbers", status_code=303)
     return render(request, "numbers/row.html", {"v": view, "editable": True})
