@@ -228,7 +228,10 @@ def test_pages_cannot_be_framed_and_docs_are_served_by_us(web: WebApp) -> None:
         sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
         assert sources and all(s.startswith("/static/") for s in sources), sources
     assert "/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js" in docs.text
-    assert "/static/vendor/redoc-3.0.1/redoc.standalone.js" in redoc.text
+    assert '<script type="module" src="/static/docs-redoc.js">' in redoc.text
+    with httpx.Client(base_url=web.url) as client:
+        starter = client.get("/static/docs-redoc.js").text
+    assert 'from "/static/vendor/redoc-3.0.1/redoc.standalone.js"' in starter
 
 
 # ---------------------------------------------------------------------------- client address
