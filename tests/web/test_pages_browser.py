@@ -236,3 +236,22 @@ async def test_every_page_at_desktop_and_phone_width(
         json.dumps([f.__dict__ for f in findings], indent=1)
     )
     assert not findings, report
+
+
+async def test_no_other_page_can_frame_ours(
+    web: WebApp, contexts: dict[int, BrowserContext]
+) -> None:
+    """The issue's clickjacking: a page of another origin frames /numbers (after login, so
+    the Deactivate buttons would be live). Chromium must refuse to render it in the frame."""
+    page = await log_in(contexts[DESKTOP], ALPHA_OWNER)
+    framing = await contexts[DESKTOP].new_page()
+    await framing.set_content(f'<iframe id="victim" src="{web.url}/numbers"></iframe>')
+    await framing.wait_for_load_state("load")
+    frames = [frame for frame in framing.frames if frame is not framing.main_frame]
+    assert len(frames) == 1
+    assert await frames[0].locator("#numbers, button").count() == 0
+    assert (
+        not frames[0].url.startswith(web.url + "/numbers")
+        or await frames[0].title() != "Numbers · frontdesk"
+    )
+    await page.close()
