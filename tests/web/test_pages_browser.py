@@ -250,8 +250,4 @@ async def test_no_other_page_can_frame_ours(
     frames = [frame for frame in framing.frames if frame is not framing.main_frame]
     assert len(frames) == 1
     assert await frames[0].locator("#numbers, button").count() == 0
-    assert (
-        not frames[0].url.startswith(web.url + "/numbers")
-        or await frames[0].title() != "Numbers · frontdesk"
-    )
     await page.close()
