@@ -381,6 +381,19 @@ def test_deactivate_without_script_asks_first(web: WebApp) -> None:
 
 
 # ---------------------------------------------------------------------------- words, filters
+def test_admin_filter_errors_sit_by_their_field(web: WebApp) -> None:
+    client, _landed = login_client(web, OPERATOR)
+    with contextlib.closing(client):
+        for params, field in (({"status": "deleted"}, "status"), ({"org": "nobody"}, "org")):
+            bad = client.get("/admin", params=params)
+            assert bad.status_code == 422
+            assert re.search(rf'<span class="field-error" id="error-{field}">[^<]+<', bad.text)
+            assert f'aria-describedby="error-{field}"' in bad.text
+            assert "data-number=" not in bad.text  # no unfiltered list passes as filtered
+        good = client.get("/admin", params={"status": "active", "org": "alpha"})
+        assert good.status_code == 200 and good.text.count("data-number=") == len(ALPHA_NUMBERS)
+
+
 def test_tenants_read_plain_words_and_filter_errors_sit_by_their_field(web_db: str) -> None:
     with running(web_db, operations_time_zone="Europe/Rome") as (web, _server):
         seeded = run_async(seed_calls(web))

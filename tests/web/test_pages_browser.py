@@ -208,6 +208,7 @@ async def test_every_page_at_desktop_and_phone_width(
     ]
     operator = [
         Visit("admin", "/admin"),
+        Visit("admin-filter-error", "/admin?status=deleted", 422),
         Visit("operations-operator", f"/operations?from={day}&to={day}"),
         Visit("call-operator", f"/operations/calls/{seeded.alpha[0]}"),
     ]

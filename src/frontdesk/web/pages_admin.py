@@ -1,15 +1,16 @@
 """The operator pages under `/admin`: every number, adding, assigning, organizations, audit.
 
 Owns: the numbers table across organizations with live counts, search (number or label) and
-filters (organization, active state); adding numbers, one or a pasted list, all or nothing
-(every line is tried in one transaction; if any line is refused, nothing is added and each
-refused line is shown with its line number, the number and why); assigning and reassigning a
-number (audited by the database trigger with `user:<email>` and the time; when the number
-has live calls, a confirmation first says that those calls continue with the old
-organization and new calls go to the new one); organizations with their limits and active
-state, which operators may change here (suspending one asks first, naming its live calls).
-Success banners come only from fixed keys (`?done=KEY`, words.BANNERS): no free text from a
-link reaches the page.
+filters (organization, active state; a value not offered is shown as an error next to its
+field, and no number is listed until it is corrected); adding numbers, one or a pasted list,
+all or nothing (every line is tried in one transaction; if any line is refused, nothing is
+added and each refused line is shown with its line number, the number and why); assigning
+and reassigning a number (audited by the database trigger with `user:<email>` and the time;
+when the number has live calls, a confirmation first says that those calls continue with the
+old organization and new calls go to the new one); organizations with their limits and
+active state, which operators may change here (suspending one asks first, naming its live
+calls). Success banners come only from fixed keys (`?done=KEY`, words.BANNERS): no free text
+from a link reaches the page.
 
 Must not: be reachable by anyone but an operator (403 page), or hold data rules
 (frontdesk.store.numbers / orgs do, the same functions the CLI uses).
@@ -72,11 +73,17 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         per_org_numbers[row.org_slug] = per_org_numbers.get(row.org_slug, 0) + 1
     for (_number, org_id), n in counts.items():
         per_org_live[org_id] = per_org_live.get(org_id, 0) + n
+    filter_errors: dict[str, str] = {}
+    if filters.org and filters.org not in {org.slug for org in orgs}:
+        filter_errors["org"] = "no such organization: pick one from the list"
+    if filters.status not in ("", "active", "inactive"):
+        filter_errors["status"] = "pick a state from the list"
     needle = filters.q.strip().lower()
     shown = [
         (row, _live(counts, row.id))
         for row in numbers
-        if (not needle or needle in row.phone_number.lower() or needle in row.label.lower())
+        if not filter_errors
+        and (not needle or needle in row.phone_number.lower() or needle in row.label.lower())
         and (not filters.org or row.org_slug == filters.org)
         and (
             not filters.status
@@ -94,6 +101,7 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         "org_live": per_org_live,
         "audit": await recent_assignments(conn, 15),
         "filters": filters,
+        "filter_errors": filter_errors,
     }
 
 
@@ -110,7 +118,10 @@ async def _page(
         context = await _context(conn, filters or Filters())
     defaults: dict[str, object] = {"add_errors": [], "add_text": "", "message": None}
     return render(
-        request, "admin/index.html", {**defaults, **context, **extra}, status_code=status_code
+        request,
+        "admin/index.html",
+        {**defaults, **context, **extra},
+        status_code=422 if context["filter_errors"] and status_code == 200 else status_code,
     )
 
 

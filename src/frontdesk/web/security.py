@@ -53,9 +53,9 @@ CSP: Final = "; ".join(
 #: /redoc only: its bundle injects <style> elements (styled-components) and embeds its icon
 #: font as a data: URI; scripts stay ours (its hard-coded attribution logo on
 #: cdn.redoc.ly stays blocked by img-src: the browser never asks that host)
-CSP_REDOC: Final = CSP.replace(
-    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
-).replace("font-src 'self'", "font-src 'self' data:")
+CSP_REDOC: Final = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+    "font-src 'self'", "font-src 'self' data:"
+)
 
 HEADERS: Final = (
     ("X-Frame-Options", "DENY"),
