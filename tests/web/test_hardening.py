@@ -66,6 +66,13 @@ def running(web_db: str, **settings: Any) -> Iterator[tuple[WebApp, RunningWeb]]
         server.stop()
 
 
+@pytest.fixture
+def lockable(web_db: str) -> Iterator[WebApp]:
+    """The app seeded like `web`, locking after two failures (fewer slow argon2 checks)."""
+    with running(web_db, web_login_max_failures=2) as (web, _server):
+        yield web
+
+
 def login_client(
     web: WebApp, email: str, *, address: str | None = None, forwarded: str | None = None
 ) -> tuple[httpx.Client, httpx.Response]:
@@ -251,9 +258,10 @@ def test_client_address_rule() -> None:
     assert client_address("10.0.0.5", ["[2001:db8::1]:4711"], proxy) == "2001:db8::1"
 
 
-def test_forwarded_for_from_loopback_is_ignored_without_trusted_proxies(web: WebApp) -> None:
+def test_forwarded_for_from_loopback_is_ignored_without_trusted_proxies(lockable: WebApp) -> None:
     """The issue's case: any local client could claim any address. Now the header is noise:
     changing it neither escapes the lock-out nor moves it onto someone else."""
+    web = lockable  # two failures fill the (email, address) key: a short test
     limit = web.settings.web_login_max_failures
     with httpx.Client(base_url=web.url, follow_redirects=False) as client:
         for index in range(limit):
@@ -268,7 +276,10 @@ def test_forwarded_for_from_loopback_is_ignored_without_trusted_proxies(web: Web
 
 
 def test_forwarded_for_is_believed_from_a_trusted_proxy_only(web_db: str) -> None:
-    with running(web_db, trusted_proxies=["127.0.0.1/32"]) as (web, _server):
+    with running(web_db, trusted_proxies=["127.0.0.1/32"], web_login_max_failures=2) as (
+        web,
+        _server,
+    ):
         limit = web.settings.web_login_max_failures
         with httpx.Client(base_url=web.url, follow_redirects=False) as proxy:
             proxy.headers["X-Forwarded-For"] = "198.51.100.7"
@@ -290,7 +301,8 @@ def test_forwarded_for_is_believed_from_a_trusted_proxy_only(web_db: str) -> Non
 
 
 # ---------------------------------------------------------------------------- lock-out
-def test_an_attacker_cannot_lock_a_user_out_from_elsewhere(web: WebApp) -> None:
+def test_an_attacker_cannot_lock_a_user_out_from_elsewhere(lockable: WebApp) -> None:
+    web = lockable  # two failures fill the (email, address) key: a short test
     limit = web.settings.web_login_max_failures
     transport = httpx.HTTPTransport(local_address="127.0.0.3")
     with httpx.Client(base_url=web.url, transport=transport, follow_redirects=False) as attacker:

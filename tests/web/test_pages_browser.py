@@ -1,8 +1,8 @@
 """Every page in Debian's Chromium at desktop and phone width: layout, CSP, accessibility.
 
 For each page a person can reach (login, numbers, a number, operations, a call, admin, the
-suspend confirmation, an error page, /docs and /redoc), as the role that sees it, at 1280 px
-and at 390 px:
+deactivate and suspend confirmations, filter errors, an error page, /docs and /redoc), as
+the role that sees it, at 1280 px and at 390 px:
 - the page does not scroll sideways at 390 px (`document.documentElement.scrollWidth <= 390`;
   wide tables scroll inside their own box);
 - the browser reports no Content-Security-Policy violation (a `securitypolicyviolation`
@@ -222,6 +222,12 @@ async def test_every_page_at_desktop_and_phone_width(
             page = await log_in(context, email)
             for visit in visits:
                 findings += await inspect(page, web, visit, width)
+            if email == ALPHA_OWNER:  # the confirmation a browser without script gets
+                await page.goto("/numbers")
+                async with page.expect_navigation():  # form.submit(): no event, no htmx
+                    await page.locator(f"#row-{number} form").evaluate("form => form.submit()")
+                await expect(page.locator("h1")).to_contain_text("Deactivate")
+                findings += await inspect(page, web, Visit("confirm-deactivate", ""), width)
             if email == OPERATOR:  # the suspend confirmation, reached as a person would
                 await page.goto("/admin")
                 row = page.locator("tr[data-org='alpha']")
