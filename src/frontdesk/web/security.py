@@ -25,12 +25,12 @@ Must not: read settings itself (the app passes the networks in), or log addresse
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import uvicorn
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,6 +65,20 @@ HEADERS: Final = (
 STATIC_PREFIX: Final = "/static/"
 
 
+def _encoded(csp: str, cache: bool) -> list[tuple[bytes, bytes]]:
+    pairs = [("content-security-policy", csp), *((k.lower(), v) for k, v in HEADERS)]
+    if cache:
+        pairs.append(("cache-control", "no-store"))
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+
+
+# the raw header lists, built once: pages and API, /redoc, static files (cacheable)
+_PAGE: Final = _encoded(CSP, cache=True)
+_REDOC: Final = _encoded(CSP_REDOC, cache=True)
+_STATIC: Final = _encoded(CSP, cache=False)
+_OURS: Final = frozenset(name for name, _value in _PAGE)  # replaced if a route set them
+
+
 class SecurityHeaders:
     """Adds the security headers (module docstring) to every HTTP response."""
 
@@ -77,19 +91,18 @@ class SecurityHeaders:
             return
         path: str = scope.get("path", "")
 
+        ours = _REDOC if path == "/redoc" else _STATIC if path.startswith(STATIC_PREFIX) else _PAGE
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = CSP_REDOC if path == "/redoc" else CSP
-                for name, value in HEADERS:
-                    headers[name] = value
-                if not path.startswith(STATIC_PREFIX):
-                    headers["Cache-Control"] = "no-store"
+                kept = [item for item in message.get("headers", ()) if item[0].lower() not in _OURS]
+                message["headers"] = kept + ours
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
+@functools.lru_cache(maxsize=4096)  # ipaddress is slow; the same few peers recur
 def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = address.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
@@ -102,7 +115,8 @@ def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
-def _trusted(address: str, trusted: Sequence[IpNetwork]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
     parsed = _parse(address)
     return parsed is not None and any(parsed in network for network in trusted)
 
@@ -114,7 +128,8 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ip
     an IP address ends the walk (whatever a client wrote left of it is not believed): the
     answer is then the last trusted hop, which is never an address the client chose.
     """
-    if not trusted or not _trusted(peer, trusted):
+    networks = tuple(trusted)
+    if not networks or not _trusted(peer, networks):
         return peer
     hops = [item.strip() for value in forwarded_for for item in value.split(",")]
     client = peer
@@ -123,7 +138,7 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ip
         if parsed is None:
             return client
         client = str(parsed)
-        if not any(parsed in network for network in trusted):
+        if not _trusted(hop, networks):
             return client
     return client
 
