@@ -256,6 +256,7 @@ def test_client_address_rule() -> None:
     # garbage where our proxy's entry should be: the last trusted hop, never the client's pick
     assert client_address("10.0.0.5", ["6.6.6.6, junk"], proxy) == "10.0.0.5"
     assert client_address("10.0.0.5", ["[2001:db8::1]:4711"], proxy) == "2001:db8::1"
+    assert client_address("10.0.0.5", ["9" * 5000], proxy) == "10.0.0.5"  # not an address
 
 
 def test_forwarded_for_from_loopback_is_ignored_without_trusted_proxies(lockable: WebApp) -> None:

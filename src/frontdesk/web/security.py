@@ -102,8 +102,15 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-@functools.lru_cache(maxsize=4096)  # ipaddress is slow; the same few peers recur
+MAX_ADDRESS: Final = 64  # "[v6 address]:port" is shorter; anything longer is not an address
+
+
 def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return None if len(address) > MAX_ADDRESS else _parse_short(address)
+
+
+@functools.lru_cache(maxsize=4096)  # ipaddress is slow; the same few peers recur
+def _parse_short(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = address.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
         text = text[1 : text.index("]")]
@@ -115,8 +122,12 @@ def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
-@functools.lru_cache(maxsize=4096)
 def _trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
+    return len(address) <= MAX_ADDRESS and _trusted_short(address, trusted)
+
+
+@functools.lru_cache(maxsize=4096)  # bounded, and only short keys (a client writes them)
+def _trusted_short(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
     parsed = _parse(address)
     return parsed is not None and any(parsed in network for network in trusted)
 
