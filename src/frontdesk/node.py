@@ -28,6 +28,7 @@ from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.web.app import create_app
+from frontdesk.web.security import server_config
 
 log = logging.getLogger("frontdesk")
 
@@ -168,7 +169,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 tasks=background,
             )
             web = _WebServer(
-                uvicorn.Config(
+                server_config(
                     app,
                     host=settings.http_host,
                     port=settings.http_port,
