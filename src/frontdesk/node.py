@@ -20,13 +20,13 @@ from frontdesk.agent.providers.keys import check_provider_keys
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
 from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")

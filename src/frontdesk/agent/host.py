@@ -40,9 +40,9 @@ from frontdesk.calls.audio import CallAudio
 from frontdesk.calls.responder import asset_pcm
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.media.prompt import Prompt
 from frontdesk.store import agent_records
+from frontdesk.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from frontdesk.edge.call import EdgeCall

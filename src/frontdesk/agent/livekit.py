@@ -33,9 +33,9 @@ from frontdesk.agent.spec import CallSpec, call_spec
 from frontdesk.calls.decision import Accept, InviteFacts
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store import agent_records
 from frontdesk.store.engine import Pool
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

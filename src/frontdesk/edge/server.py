@@ -40,7 +40,6 @@ from frontdesk.edge.media_clock import MediaClock
 from frontdesk.edge.sip_stream import StreamConnections
 from frontdesk.edge.sip_transport import SipTransport
 from frontdesk.edge.stats import EdgeStats
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.edge.teardown import Teardown
 from frontdesk.errors import PortsExhausted, SdpError
 from frontdesk.sip.headers import SipUri
@@ -57,6 +56,7 @@ from frontdesk.sip.useragent import (
     TransferProgress,
     UserAgent,
 )
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

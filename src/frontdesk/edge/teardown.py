@@ -21,7 +21,7 @@ from frontdesk.calls.record import CallRecord
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.edge.call import EdgeCall
 from frontdesk.edge.stats import EdgeStats
-from frontdesk.edge.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from livekit.agents.voice.events import CloseEvent
 
 from frontdesk.calls.decision import Accept, InviteFacts, Reject, refusal_owner
 from frontdesk.calls.record import CallRecord
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.calls import (
     ATTR_CALL_ID,
     ATTR_CALL_ID_FULL,
@@ -52,6 +51,7 @@ from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ from frontdesk.agent.capacity import node_capacity
 from frontdesk.calls.decision import Accept
 from frontdesk.calls.routing import RoutingDecider, RoutingTable
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import AgentStarter, CallJob, LiveKitControl
@@ -42,6 +41,7 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
