@@ -128,8 +128,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             node_id=settings.node_id,
             node_max_calls=capacity,
             node_ttl=settings.node_ttl,
-            node_busy_answer=settings.node_busy_answer,
-            retry_after=settings.retry_after,
         )
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
@@ -146,7 +144,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         web_task: asyncio.Task[None] | None = None
         try:
             if agents is not None:
-                agents.attach(edge)
                 await agents.start()  # worker processes load their models
             await edge.start()
             metrics.watch(edge, admission)

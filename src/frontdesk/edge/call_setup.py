@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import Callable
 
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
-from frontdesk.edge.call import EdgeCall, RtcpProtocol, RtpProtocol
+from frontdesk.edge.call import EdgeCall, Hangup, RtcpProtocol, RtpProtocol, Transfer
 from frontdesk.errors import PortsExhausted, SdpError
 from frontdesk.media.session import MediaSession
 from frontdesk.sip.sdp import LocalMedia, SdpAnswer, SessionDescription, negotiate
@@ -63,10 +62,11 @@ class CallSetup:
         self,
         server_call: ServerCall,
         facts: InviteFacts,
-        decision: Accept,
+        admitted: Admitted,
         offer: SessionDescription,
         now: float,
-        on_hangup: Callable[[EdgeCall, str], None],
+        on_hangup: Hangup,
+        on_transfer: Transfer,
     ) -> tuple[EdgeCall, bytes]:
         """Bind the call's RTP/RTCP ports and return the call with its answer SDP."""
         loop = asyncio.get_running_loop()
@@ -82,7 +82,9 @@ class CallSetup:
                 now=now,
             )
             remote = (answer.remote_address, answer.remote_port)
-            call = EdgeCall(server_call, facts, decision, media, remote, port, now, on_hangup)
+            call = EdgeCall(
+                server_call, facts, admitted, media, remote, port, now, on_hangup, on_transfer
+            )
             call.codec, call.ptime_ms = answer.codec, answer.ptime_ms
             if answer.on_hold:
                 call.on_hold_since = now

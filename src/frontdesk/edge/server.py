@@ -25,15 +25,20 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 
-from frontdesk.calls.audio import CallAudio
-from frontdesk.calls.decision import CallDecider, Reject, invite_facts, refusal_owner
+from frontdesk.calls.decision import (
+    CallDecider,
+    RefusalReason,
+    Refused,
+    invite_facts,
+)
+from frontdesk.calls.handle import MediaCallHandle
 from frontdesk.calls.record import CallRecord
 from frontdesk.calls.responder import greeting_prompt, run_echo_responder
-from frontdesk.calls.routing import Route
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.calls.watchdog import WatchdogLimits
 from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
+from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.edge.call import EdgeCall
 from frontdesk.edge.call_setup import CallSetup
 from frontdesk.edge.media_clock import MediaClock
@@ -61,13 +66,14 @@ from frontdesk.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
-Responder = Callable[[CallAudio, EdgeCall], Awaitable[None]]
+#: what talks to an answered caller until the call ends: the agent host, or the echo
+Responder = Callable[[MediaCallHandle], Awaitable[None]]
 
 __all__ = ["EdgeServer", "EdgeStats", "Responder"]
 
 
-async def _echo(audio: CallAudio, call: EdgeCall) -> None:
-    await run_echo_responder(audio, greeting_prompt())
+async def _echo(call: MediaCallHandle) -> None:
+    await run_echo_responder(call.audio, greeting_prompt())
 
 
 class EdgeServer:
@@ -83,6 +89,7 @@ class EdgeServer:
     ) -> None:
         self.settings = settings
         self.decider = decider
+        self.answers = AnswerPolicy.from_settings(settings)
         self.on_setup = on_setup  # seconds from INVITE to 200 OK, per answered call
         self.timers = timers or TimerValues()
         self.responder = responder or _echo
@@ -199,13 +206,16 @@ class EdgeServer:
             case TransferProgress(call=server_call, status=status, terminated=terminated):
                 if status >= 200 or terminated:
                     self._transfer_done(server_call, status if status >= 200 else 0)
-            case InviteRefused(request=request, source=source, status=status, reason=reason):
+            case InviteRefused(request=request, source=source, status=status):
+                # answered by the SIP core before any decision: shed (503) or a protocol
+                # error; recorded with the status that went out
                 self.stats.rejected += 1
                 facts = invite_facts(request, source)
                 record = CallRecord(
                     facts.call_id, facts.called, facts.caller, "", "", 0, time.time()
                 )
-                self.teardown.close_record(record, "rejected", reason, status)
+                why = RefusalReason.OVERLOAD if status == 503 else RefusalReason.BAD_INVITE
+                self.teardown.close_record(record, "rejected", why, status)
 
     # ------------------------------------------------------------------ call setup
     async def _setup(self, server_call: ServerCall) -> None:
@@ -219,37 +229,40 @@ class EdgeServer:
         try:
             offer, _ = self.setup.check_offer(server_call.invite.body)
         except SdpError as exc:
-            self._refuse(server_call, record, Reject(exc.status, f"sdp: {exc}"))
+            log.info("call %s: offer refused: %s", facts.call_id, exc)
+            bad = RefusalReason.BAD_SDP if exc.status == 400 else RefusalReason.UNACCEPTABLE_MEDIA
+            self._refuse(server_call, record, Refused(bad))
             return
         if self._draining:
-            self._refuse(server_call, record, self._unavailable("shutting-down"))
+            self._refuse(server_call, record, Refused(RefusalReason.SHUTTING_DOWN))
             return
         # 2. routing and admission
         try:
             decision = await self.decider.decide(facts)
         except Exception:
             log.exception("decider failed for call %s", facts.call_id)
-            decision = self._unavailable("decider-error")
-        if isinstance(decision, Reject):
+            decision = Refused(RefusalReason.DECIDER_ERROR)
+        if isinstance(decision, Refused):
             self._refuse(server_call, record, decision)
             return
         record.greeting = decision.greeting
-        route = decision.context.get("route")
-        if isinstance(route, Route):  # what the session row links to
-            record.extra.update(
-                org_id=route.entry.org_id,
-                number_id=route.entry.number_id,
-                called_e164=route.called,
-                session_id=decision.context.get("session_id"),
-            )
+        record.owner = decision.owner  # what the session row links to
+        record.session_id = decision.session_id
         # 3. the call's media, and the answer
         try:
             call, answer_sdp = await self.setup.open_media(
-                server_call, facts, decision, offer, loop.time(), self._agent_hangup
+                server_call,
+                facts,
+                decision,
+                offer,
+                loop.time(),
+                self._agent_hangup,
+                self.transfer,
             )
         except PortsExhausted:
-            self._refuse(server_call, record, self._unavailable("rtp-ports-exhausted"))
-            await self.decider.release(facts, "rtp-ports-exhausted")
+            refusal = Refused(RefusalReason.RTP_PORTS_EXHAUSTED, decision.owner)
+            self._refuse(server_call, record, refusal)
+            await self.decider.release(facts, RefusalReason.RTP_PORTS_EXHAUSTED)
             return
         now = loop.time()
         if not ua.answer(server_call, answer_sdp, now):  # cancelled (or BYE) meanwhile
@@ -272,22 +285,21 @@ class EdgeServer:
         )
         self.sip.process()
 
-    def _unavailable(self, reason: str) -> Reject:
-        return Reject(503, reason, (("Retry-After", str(self.settings.retry_after)),))
-
-    def _refuse(self, server_call: ServerCall, record: CallRecord, decision: Reject) -> None:
+    def _refuse(self, server_call: ServerCall, record: CallRecord, refusal: Refused) -> None:
         ua, loop = self.ua, asyncio.get_running_loop()
         assert ua is not None
-        record.extra.update(refusal_owner(decision))  # a known number's org sees it refused
-        if ua.reject(server_call, decision.status, loop.time(), headers=decision.headers):
+        record.owner = refusal.owner  # a known number's org sees it refused
+        answer = sip_answer(refusal.reason, self.answers)
+        now = loop.time()
+        if ua.reject(server_call, answer.status, now, answer.phrase, answer.headers):
             self.stats.rejected += 1
             self.teardown.pending.pop(record.call_id, None)
-            self.teardown.close_record(record, "rejected", decision.reason, decision.status)
+            self.teardown.close_record(record, "rejected", refusal.reason, answer.status)
         self.sip.process()
 
     async def _run_responder(self, call: EdgeCall) -> None:
         try:
-            await self.responder(call.audio, call)
+            await self.responder(call)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -306,8 +318,8 @@ class EdgeServer:
         ua, loop = self.ua, asyncio.get_running_loop()
         assert ua is not None
         future: asyncio.Future[int] = loop.create_future()
-        if call.finished or call.transfer is not None:
-            future.set_result(491 if call.transfer is not None else 481)
+        if call.finished or call.transfer_pending is not None:
+            future.set_result(491 if call.transfer_pending is not None else 481)
             return future
         host = SipUri.parse(call.server_call.dialog.remote_target).host
         peer_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -316,16 +328,16 @@ class EdgeServer:
         if not ua.refer(call.server_call, target_uri, loop.time(), referred_by=referred_by):
             future.set_result(481)
             return future
-        call.transfer = future
+        call.transfer_pending = future
         self.sip.process()
         return future
 
     def _transfer_done(self, server_call: ServerCall, status: int) -> None:
         call = self.calls.get(server_call.call_id)
-        if call is None or call.transfer is None or call.transfer.done():
+        if call is None or call.transfer_pending is None or call.transfer_pending.done():
             return
-        call.transfer.set_result(status)
-        call.transfer = None
+        call.transfer_pending.set_result(status)
+        call.transfer_pending = None
         if 200 <= status < 300:
             self._agent_hangup(call, "transferred")
 

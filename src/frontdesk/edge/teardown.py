@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 from frontdesk.calls.decision import CallDecider, InviteFacts
-from frontdesk.calls.record import CallRecord
+from frontdesk.calls.record import CallRecord, MediaStats
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.edge.call import EdgeCall
 from frontdesk.edge.stats import EdgeStats
@@ -88,7 +88,7 @@ class Teardown:
             record.tx_packets = call.media.tx_packets
             record.dtmf = "".join(call.dtmf)
             record.transcript = list(call.transcript)
-            record.extra.update(
+            record.media = MediaStats(
                 codec=call.codec,
                 ptime_ms=call.ptime_ms,
                 lost=call.media.lost,

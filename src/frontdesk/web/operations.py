@@ -388,6 +388,7 @@ async def operations_page(
             "chart": _analytics_out(result).model_dump(mode="json"),
             "numbers": number_choices,
             "outcomes": store.OUTCOMES,
+            "reasons": store.HISTORY_REASONS,
             "org_query": urlencode(base),
             "next_url": (
                 "/operations?"
