@@ -27,6 +27,7 @@ from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.tasks import TaskOwner
+from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
 
 log = logging.getLogger("frontdesk")
@@ -92,7 +93,7 @@ def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None
     for (slug, picks), users in chosen.items():
         where = f"{slug} {', '.join(u.phone_number for u in users[:3])}"
         where += f" (+{len(users) - 3} more)" if len(users) > 3 else ""
-        configs.append((where, users[0].org_config.model_copy(update=dict(picks))))
+        configs.append((where, merge_keys(users[0].org_config, dict(picks), _PROVIDER_KEYS)))
     problems = check_provider_keys(configs, settings)
     for problem in problems:
         if not problem.fatal:
