@@ -17,10 +17,10 @@ The flow, from the facts in the issue (checked against livekit-agents 1.8.9):
 The slot is freed exactly once, on whichever comes first: the SIP participant leaving,
 the agent session closing, the job shutting down (its callbacks run; a crashed process runs
 none, which is what `reconcile` is for). In the job a flag makes it once; across processes
-(webhook, reconciler) `calls.close_session`'s DELETE … RETURNING does.
+(webhook, reconciler) `store.slots.close_session`'s DELETE … RETURNING does.
 
 Must not: publish audio itself, or talk to the database except through Admission, the
-SessionRecorder and `frontdesk.livekit.calls`.
+SessionRecorder and `frontdesk.store.slots`.
 """
 
 from __future__ import annotations
@@ -46,13 +46,12 @@ from frontdesk.livekit.calls import (
     ATTR_CALLED,
     ATTR_CALLER,
     SESSION_METADATA_KEY,
-    close_session,
-    mark_answered,
 )
 from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.slots import close_session, mark_answered
 from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)

@@ -73,6 +73,23 @@ REFUSAL_GROUP_ORDER: Final = (
 )
 
 
+async def can_see_number(conn: Connection, number_id: UUID) -> bool:
+    """Whether this connection (RLS decides: a tenant's own numbers) sees the number."""
+    cursor = await conn.execute(b"SELECT 1 FROM sip_numbers WHERE id = %s", (number_id,))
+    return await cursor.fetchone() is not None
+
+
+async def number_choices(conn: Connection, org_id: UUID | None) -> list[tuple[UUID, str, str]]:
+    """(id, number, label) of the numbers a history filter offers, by number (500 at most)."""
+    cursor = await conn.execute(
+        b"SELECT id, phone_number, label FROM sip_numbers"
+        b" WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s"
+        b" ORDER BY phone_number LIMIT 500",
+        {"org": org_id},
+    )
+    return list(await cursor.fetchall())
+
+
 class InvalidFilter(ValueError):
     """A filter, cursor or range the queries refuse; the message says which and why."""
 

@@ -27,7 +27,6 @@ from tests.integration.store.support import Seed
 
 from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import Route, RoutingDecider
-from frontdesk.livekit.calls import close_session
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import CallJob, JobResult, LiveKitControl
 from frontdesk.livekit.reconcile import Reconciler
@@ -35,6 +34,7 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.slots import close_session
 
 ROOM = "call-_+393331112222_aBcD"
 CALL_ID = "a84b4c76e66710@pbx.example"
