@@ -250,8 +250,8 @@ async def test_barge_in_stops_agent_audio_within_300_ms(
     agent_lines = [line for line in record.transcript if line.role == "agent"]
     assert agent_lines[0].interrupted is True, record.transcript
     # the transcript keeps what the caller heard of the greeting, not what was left unsaid
-    assert agent_lines[0]["text"].startswith("Thank you for calling"), agent_lines[0]
-    assert "three minutes" not in agent_lines[0]["text"], agent_lines[0]
+    assert agent_lines[0].text.startswith("Thank you for calling"), agent_lines[0]
+    assert "three minutes" not in agent_lines[0].text, agent_lines[0]
 
 
 async def test_asking_for_a_person_transfers_the_call_with_refer(
