@@ -296,7 +296,7 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
     work = sorted(edge.tick_work_ms)
     cmd = command(result)
     label = " (G.722)" if codec == "G722" else ""
-    codecs = {r.extra.get("codec") for r in records}
+    codecs = {r.media.codec for r in records if r.media is not None}
     return [
         Figure(
             f"{concurrent} concurrent calls with RTP both ways{label}",

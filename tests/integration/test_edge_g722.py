@@ -63,9 +63,10 @@ async def test_offer_of_9_0_8_is_answered_g722_and_the_agent_gets_16khz(
     assert_ok(result)  # the scenario fails unless the answer's m= line is "RTP/AVP 9 ..."
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     record = edge.history[0]
-    assert record.extra["codec"] == "G722" and record.extra["ptime_ms"] == 20
-    assert record.rx_packets == packets and record.extra["lost"] == 0
-    expected_tx = record.extra["duration_s"] * 1000 / 20
+    assert record.media is not None
+    assert record.media.codec == "G722" and record.media.ptime_ms == 20
+    assert record.rx_packets == packets and record.media.lost == 0
+    expected_tx = record.media.duration_s * 1000 / 20
     assert abs(record.tx_packets - expected_tx) <= 3, (record.tx_packets, expected_tx)
     # what the responder got is what a G.722 decoder makes of the caller's packets, bit for
     # bit: 20 ms frames of 16 kHz audio that never went through an 8 kHz resampler

@@ -133,7 +133,8 @@ async def test_latched_call_whose_rtp_stops_is_freed_by_the_media_timeout(
     assert record.reason == "media-timeout"
     assert record.rx_packets == packets
     assert record.tx_packets > 0 and record.media is not None and record.media.rtp_latch_moves == 1
-    assert timeout <= record.extra["silence_s"] <= timeout + 1.0
+    assert record.media is not None
+    assert timeout <= record.media.silence_s <= timeout + 1.0
     assert edge.ports.in_use == 0
 
 
