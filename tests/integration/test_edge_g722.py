@@ -10,9 +10,8 @@ import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
 
-from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.handle import MediaCallHandle
 from frontdesk.calls.responder import greeting_prompt
-from frontdesk.edge.call import EdgeCall
 from frontdesk.media.g722 import G722_PT, G722Codec
 from frontdesk.testing.sipp import write_rtp_pcap
 
@@ -43,7 +42,8 @@ async def test_offer_of_9_0_8_is_answered_g722_and_the_agent_gets_16khz(
 ) -> None:
     heard: list[bytes] = []
 
-    async def listen(audio: CallAudio, call: EdgeCall) -> None:
+    async def listen(call: MediaCallHandle) -> None:
+        audio = call.audio
         audio.play_prompt(greeting_prompt())  # sent through the call's G.722 encoder
         async for frame in audio.frames():
             heard.append(frame)

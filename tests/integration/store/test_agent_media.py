@@ -61,7 +61,6 @@ async def keys_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
     host = AgentHost(settings, pool)
     await host.start()
     edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     try:
         yield AgentNode(settings, edge, host, recorder, pool)
