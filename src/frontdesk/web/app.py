@@ -25,10 +25,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.types import ASGIApp
 
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
+from frontdesk.tasks import TaskOwner
 from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
