@@ -17,12 +17,15 @@ import uvicorn
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
 from frontdesk.agent.providers.keys import check_provider_keys
+from frontdesk.agent.summary import PostCallSummaries
+from frontdesk.calls.record import CallRecord
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -122,6 +125,16 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(watcher.run(), name="routing watcher")
         recorder = SessionRecorder(pool, settings.node_id)
         background.spawn(recorder.run(), name="session recorder")
+        dispatcher = OutboxDispatcher(pool, settings)
+        background.spawn(dispatcher.run(), name="outbox dispatcher")
+        summaries = PostCallSummaries(pool, settings, on_enqueued=dispatcher.wake)
+        background.spawn(summaries.run(), name="post-call summaries")
+
+        def on_record(record: CallRecord) -> None:
+            recorder.submit(record)
+            if settings.summary_enabled:
+                summaries.submit(record)
+
         admission = Admission(
             pool,
             decider,
@@ -135,10 +148,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
+        if agents is not None:
+            agents.on_outbox = dispatcher.wake
         edge = EdgeServer(
             settings,
             admission,
-            on_record=recorder.submit,
+            on_record=on_record,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
         )

@@ -30,6 +30,7 @@ import pickle
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -125,6 +126,7 @@ class AgentHost:
         self._tools = TaskOwner("agent tools")
         self._stopping = False
         self._worker_ready = asyncio.Event()
+        self.on_outbox: Callable[[], None] | None = None  # a ticket's event was committed
         self.crashes = 0
         self.calls_started = 0
         self.agent_start_s: list[float] = []  # START → STARTED, per call (bounded below)
@@ -367,7 +369,7 @@ class AgentHost:
         spec = agent_call.spec
         if self.pool is None or spec.org_id is None:
             raise RuntimeError("tickets need an organization and a database")
-        return await agent_records.create_ticket(
+        ticket_id = await agent_records.create_ticket(
             self.pool,
             UUID(spec.org_id),
             kind=str(args.get("kind") or "other"),
@@ -375,7 +377,16 @@ class AgentHost:
             body=str(args.get("details") or ""),
             session_id=UUID(spec.session_id) if spec.session_id else None,
             customer_id=UUID(spec.customer.id) if spec.customer else None,
+            call=agent_records.TicketCall(
+                spec.call_id,
+                spec.caller,
+                spec.called,
+                UUID(spec.number_id) if spec.number_id else None,
+            ),
         )
+        if self.on_outbox is not None:
+            self.on_outbox()
+        return ticket_id
 
     async def _transfer(self, agent_call: AgentCall) -> int:
         target = agent_call.spec.config.transfer_target

@@ -63,6 +63,12 @@ class LiveKitCallActions:
             body=details,
             session_id=uuid.UUID(spec.session_id) if spec.session_id else None,
             customer_id=uuid.UUID(spec.customer.id) if spec.customer else None,
+            call=agent_records.TicketCall(
+                spec.call_id,
+                spec.caller,
+                spec.called,
+                uuid.UUID(spec.number_id) if spec.number_id else None,
+            ),
         )
         return str(ticket_id)
 
