@@ -54,7 +54,7 @@ MAX_SUMMARY = 600
 DEFAULT_LLM_MODEL = "gpt-4.1-mini"
 _LLM_TIMEOUT_S = 20.0
 
-_NAME = re.compile(r"\b(?:my name is|my name's|this is|it's)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)")
+_NAME = re.compile(r"\b(?i:my name is|my name.s|this is|it.s)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)")
 _DIGITS = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _PHRASE = {
     "order": "placed an order",
