@@ -13,6 +13,7 @@ Must not: be imported by the product (tests and bench/ only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
@@ -107,10 +108,8 @@ class WebhookReceiver:
             if remaining <= 0:
                 return False
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
         return True
 
 
@@ -123,7 +122,7 @@ class ReceivedMail:
     @property
     def text(self) -> str:
         part = self.message.get_body(("plain",))
-        return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+        return "" if part is None else str(part.get_content())
 
 
 class SmtpSink:
@@ -138,7 +137,7 @@ class SmtpSink:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(ReceivedMail(parsed, time.time(), list(envelope.rcpt_tos)))

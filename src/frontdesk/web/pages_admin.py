@@ -7,7 +7,8 @@ refused line is shown with its line number, the number and why); assigning and r
 number (audited by the database trigger with `user:<email>` and the time; when the number
 has live calls, a confirmation first says that those calls continue with the old
 organization and new calls go to the new one); organizations with their limits and active
-state, which operators may change here.
+state, which operators may change here; notifications that failed for 24 hours (the
+outbox's `failed` rows), each with a retry button that sends it again with a new window.
 
 Must not: be reachable by anyone but an operator (403 page), or hold data rules
 (frontdesk.store.numbers / orgs do, the same functions the CLI uses).
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from frontdesk.errors import Conflict, InvalidNumber, NotFound
+from frontdesk.store import outbox
 from frontdesk.store.engine import Connection
 from frontdesk.store.numbers import (
     add_number,
@@ -90,6 +92,7 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         "org_numbers": per_org_numbers,
         "org_live": per_org_live,
         "audit": await recent_assignments(conn, 15),
+        "failed_deliveries": await outbox.list_failed(conn, 100),
         "filters": filters,
     }
 
@@ -252,3 +255,16 @@ async def admin_org(
             active=active is not None,
         )
     return RedirectResponse("/admin?" + urlencode({"message": f"updated {slug}"}), status_code=303)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def admin_retry_delivery(user: Operator, pool: PoolDep, delivery_id: UUID) -> Response:
+    """Send a failed notification again now (a fresh retry window)."""
+    async with operator_tx(pool, actor=actor(user)) as conn:
+        again = await outbox.retry(conn, delivery_id)
+    message = (
+        f"delivery {delivery_id} is queued again"
+        if again
+        else f"delivery {delivery_id} is not failed (already retried or delivered)"
+    )
+    return RedirectResponse("/admin?" + urlencode({"message": message}), status_code=303)

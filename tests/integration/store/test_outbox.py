@@ -8,6 +8,7 @@ sending over loopback to an aiohttp receiver that checks signatures and to aiosm
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -282,7 +283,7 @@ async def test_receiver_down_for_60_s_gets_the_event_once_it_is_back(
     ((delivery, *_),) = await rows(pool)
     tried = await attempts(pool, delivery)
     assert len(tried) >= 5 and not any(ok for _, ok, _ in tried), tried
-    gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(tried, tried[1:], strict=False)]
+    gaps = [(b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(tried)]
     assert gaps[1] > gaps[0] * 1.5 and max(gaps) < 5.0 * 1.5, gaps  # growing, then capped
     back = time.time()
     await receiver.start()
@@ -307,7 +308,7 @@ async def test_a_500_receiver_gets_growing_retries_then_failed_then_the_operator
     await ticket(pool, biz)
     await wait_status(pool, "failed", 10)
     times = [a.at for a in receiver.attempts]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 4, times
     assert gaps[1] > gaps[0] * 1.4 and gaps[2] > gaps[1] * 1.4 - 0.2, gaps
     assert max(gaps) < 1.2 + 0.6, gaps  # the cap
