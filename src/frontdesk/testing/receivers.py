@@ -19,6 +19,7 @@ import email.policy
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -155,9 +156,15 @@ class SmtpSink:
             self._controller = None
 
     async def wait(self, count: int, timeout_s: float) -> bool:
+        return await self.wait_for(lambda mails: len(mails) >= count, timeout_s)
+
+    async def wait_for(
+        self, predicate: Callable[[list[ReceivedMail]], bool], timeout_s: float
+    ) -> bool:
+        """Until `predicate(messages)` holds (polled: aiosmtpd runs in its own thread)."""
         deadline = time.monotonic() + timeout_s
-        while len(self.messages) < count:
+        while not predicate(self.messages):
             if time.monotonic() > deadline:
                 return False
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.01)
         return True
