@@ -15,6 +15,7 @@ from contextlib import closing
 import httpx
 import pytest
 from playwright.async_api import Page
+from tests.integration.store.support import run_async
 from tests.web.conftest import ALPHA_MEMBER, ALPHA_OWNER, BETA_OWNER, OPERATOR, WebApp, login
 from tests.web.test_api import login_client
 
@@ -189,3 +190,43 @@ def test_an_operator_without_an_organization_is_sent_to_the_cli(web: WebApp, ema
     with closing(client):
         answer = client.get("/settings/notifications")
     assert answer.status_code == 403 and "frontdesk org set" in answer.text
+
+
+async def _summarised_call(conninfo: str) -> uuid.UUID:
+    pool = await open_pool(conninfo, max_size=1)
+    try:
+        async with operator_tx(pool) as conn:
+            cursor = await conn.execute(
+                "INSERT INTO sessions (organization_id, sip_number_id, call_id_sip,"
+                " caller_number, called_number, node_id, answered_at, ended_at, outcome,"
+                " reason, summary, summary_data)"
+                " SELECT organization_id, id, 'sum-1@pbx', '+393331112222', phone_number, 'n',"
+                " now(), now(), 'completed', 'bye-caller', %s, %s::jsonb"
+                " FROM sip_numbers WHERE phone_number = '+390551110001' RETURNING id",
+                (
+                    "Anna placed an order: two pizzas for delivery.",
+                    '{"intent": "order", "outcome": "ticket", "caller_name": "Anna",'
+                    ' "callback_number": "3331112222"}',
+                ),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return uuid.UUID(str(row[0]))
+    finally:
+        await pool.close()
+
+
+def test_the_summary_is_shown_in_the_call_history(web: WebApp) -> None:
+    session = run_async(_summarised_call(web.conninfo))
+    with web.client(web.tokens[ALPHA_MEMBER]) as member:
+        detail = member.get(f"/api/v1/operations/calls/{session}").json()
+    assert detail["summary"] == "Anna placed an order: two pizzas for delivery."
+    assert detail["summary_data"]["caller_name"] == "Anna"
+    owner, _ = login_client(web, ALPHA_OWNER)
+    with closing(owner):
+        page = owner.get(f"/operations/calls/{session}")
+    assert page.status_code == 200
+    assert "Anna placed an order: two pizzas for delivery." in page.text
+    assert "3331112222" in page.text
+    with web.client(web.tokens[BETA_OWNER]) as beta:
+        assert beta.get(f"/api/v1/operations/calls/{session}").status_code == 404
