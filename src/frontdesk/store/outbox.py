@@ -171,55 +171,59 @@ class AttemptResult:
     retry_in_s: float  # the wait before the next attempt when this one failed
 
 
+_ATTEMPTS = b"""
+INSERT INTO outbox_attempts (outbox_id, organization_id, node_id, ok, detail, duration_ms)
+SELECT a.id, a.org, %s, a.ok, a.detail, a.ms
+FROM unnest(%s::uuid[], %s::uuid[], %s::boolean[], %s::text[], %s::float8[])
+    AS a (id, org, ok, detail, ms)
+"""
 _DELIVERED = b"""
 UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),
     last_error = NULL
-WHERE id = %s
+WHERE id = ANY(%s::uuid[])
 """
 # failed: wait, unless the next attempt would fall outside the retry window
 _RETRY = b"""
-UPDATE outbox SET attempts = attempts + 1, last_error = %s,
-    next_attempt_at = now() + make_interval(secs => %s),
-    status = CASE WHEN now() + make_interval(secs => %s)
-                  > window_started_at + make_interval(secs => %s)
+UPDATE outbox o SET attempts = o.attempts + 1, last_error = r.detail,
+    next_attempt_at = now() + make_interval(secs => r.delay),
+    status = CASE WHEN now() + make_interval(secs => r.delay)
+                  > o.window_started_at + make_interval(secs => %s)
                   THEN 'failed' ELSE 'pending' END
-WHERE id = %s
-"""
-_ATTEMPT = b"""
-INSERT INTO outbox_attempts (outbox_id, organization_id, node_id, ok, detail, duration_ms)
-VALUES (%s, %s, %s, %s, %s, %s)
+FROM unnest(%s::uuid[], %s::text[], %s::float8[]) AS r (id, detail, delay)
+WHERE o.id = r.id
 """
 
 
 async def record_attempts(
     conn: Connection, results: Sequence[AttemptResult], node_id: str, window_s: float
 ) -> None:
-    """Store each attempt and its row's next state (in the claiming transaction)."""
-    async with conn.cursor() as cursor:
-        await cursor.executemany(
-            _ATTEMPT,
-            [
-                (
-                    r.delivery.id,
-                    r.delivery.organization_id,
-                    node_id,
-                    r.ok,
-                    r.detail[:2000],
-                    r.duration_ms,
-                )
-                for r in results
-            ],
+    """Store each attempt and its row's next state (in the claiming transaction): three
+    statements per batch, whatever its size."""
+    await conn.execute(
+        _ATTEMPTS,
+        (
+            node_id,
+            [r.delivery.id for r in results],
+            [r.delivery.organization_id for r in results],
+            [r.ok for r in results],
+            [r.detail[:2000] for r in results],
+            [r.duration_ms for r in results],
+        ),
+    )
+    delivered = [r.delivery.id for r in results if r.ok]
+    if delivered:
+        await conn.execute(_DELIVERED, (delivered,))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        await conn.execute(
+            _RETRY,
+            (
+                window_s,
+                [r.delivery.id for r in failed],
+                [r.detail[:2000] for r in failed],
+                [r.retry_in_s for r in failed],
+            ),
         )
-        delivered = [(r.delivery.id,) for r in results if r.ok]
-        if delivered:
-            await cursor.executemany(_DELIVERED, delivered)
-        retries = [
-            (r.detail[:2000], r.retry_in_s, r.retry_in_s, window_s, r.delivery.id)
-            for r in results
-            if not r.ok
-        ]
-        if retries:
-            await cursor.executemany(_RETRY, retries)
 
 
 async def webhook_secret(conn: Connection, org_id: UUID, number_id: UUID | None) -> str | None:
