@@ -164,8 +164,24 @@ async def test_tenants_see_only_their_own_deliveries(pool: Pool) -> None:
     await ticket(pool, biz)
     async with tenant_tx(pool, biz.org_id) as conn:
         assert len(await outbox.recent(conn)) == 1
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute("SELECT id FROM outbox")
+        (delivery,) = [row[0] for row in await cursor.fetchall()]
+        await conn.execute(
+            "INSERT INTO outbox_attempts (outbox_id, organization_id, node_id, ok, duration_ms)"
+            " VALUES (%s, %s, 'n1', false, 1)",
+            (delivery, biz.org_id),
+        )
+    async with tenant_tx(pool, biz.org_id) as conn:
+        cursor = await conn.execute("SELECT count(*) FROM outbox_attempts")
+        assert await cursor.fetchone() == (1,)
+        with pytest.raises(Exception, match="permission denied"):  # only the dispatcher
+            await conn.execute("UPDATE outbox SET status = 'delivered'")
     async with tenant_tx(pool, other.id) as conn:
         assert await outbox.recent(conn) == []
+        assert await outbox.get_status(conn, delivery) is None
+        cursor = await conn.execute("SELECT count(*) FROM outbox_attempts")
+        assert await cursor.fetchone() == (0,)
         with pytest.raises(Exception, match="row-level security"):
             await conn.execute(
                 "INSERT INTO outbox (organization_id, event, channel, target, payload)"
@@ -339,3 +355,35 @@ async def test_webhook_without_a_secret_is_not_sent_unsigned(
     ((delivery, *_),) = await rows(pool)
     tried = await attempts(pool, delivery)
     assert tried and "no webhook_secret" in tried[0][2]
+
+
+def test_the_cli_sets_notifications_for_an_org_and_a_number_and_never_prints_the_secret(
+    db: str,
+) -> None:
+    from typer.testing import CliRunner
+
+    from frontdesk.cli import app
+
+    def cli(*args: str) -> str:
+        env = {"FRONTDESK_DATABASE_URL": db, "FRONTDESK_DEFAULT_COUNTRY": "IT"}
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert SECRET not in result.output
+        return result.stdout
+
+    cli("org", "add", "pizzeria", "--name", "Pizzeria Da Mario")
+    cli("number", "add", NUMBER, "--org", "pizzeria", "--label", "Orders")
+    out = cli(
+        "org", "set", "pizzeria", "--set", 'notify_email=["orders@pizzeria.example"]',
+        "--set", "webhook_url=https://pizzeria.example/hooks", "--set", f"webhook_secret={SECRET}",
+    )  # fmt: skip
+    assert "config changed: notify_email, webhook_secret, webhook_url" in out
+    cli("number", "set", NUMBER, "--set", 'notify_email=["kitchen@pizzeria.example"]')
+    listing = cli("number", "list") + cli("org", "list")
+    assert "notify_email" in listing
+    bad = CliRunner().invoke(
+        app,
+        ["org", "set", "pizzeria", "--set", 'notify_email=["nope"]'],
+        env={"FRONTDESK_DATABASE_URL": db},
+    )
+    assert bad.exit_code == 1 and "'nope' is not an email address" in bad.stderr
