@@ -30,6 +30,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 from frontdesk.agent.receptionist import TRANSFERRED, Receptionist
 from frontdesk.agent.session import load_factory, new_session
 from frontdesk.agent.spec import CallSpec, call_spec
+from frontdesk.agent.summary import FinishedCall, PostCallSummaries
 from frontdesk.calls.decision import Accept, InviteFacts
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
@@ -134,10 +135,12 @@ async def prepare_agent(
                 role = "caller" if item.role == "user" else "agent"
                 prepared.transcript.append({"role": role, "text": text, "at": time.time()})
 
+    answered_at = time.time()
+
     def on_close(_event: CloseEvent) -> None:
         if spec.session_id is not None:
-            store = _store_transcript(pool, spec.session_id, prepared.transcript)
-            prepared.tasks.spawn(store, name="store transcript")
+            store = finish_session(pool, settings, spec, prepared.transcript, answered_at)
+            prepared.tasks.spawn(store, name="store transcript and summary")
 
     async def on_shutdown(_reason: str) -> None:
         await prepared.tasks.drain(wait_s=2.0)
@@ -148,11 +151,41 @@ async def prepare_agent(
     return prepared
 
 
-async def _store_transcript(pool: Pool, session_id: str, transcript: list[dict[str, Any]]) -> None:
+async def finish_session(
+    pool: Pool,
+    settings: Settings,
+    spec: CallSpec,
+    transcript: list[dict[str, Any]],
+    answered_at: float,
+) -> None:
+    """At the session's close: its transcript, then its post-call summary and `call.ended`
+    (the same summary as on the built-in edge; the end reason is the session's close)."""
+    if spec.session_id is None:
+        return
     try:
-        await agent_records.store_transcript(pool, uuid.UUID(session_id), transcript)
+        await agent_records.store_transcript(pool, uuid.UUID(spec.session_id), transcript)
     except Exception:
-        log.exception("storing the transcript of session %s failed", session_id)
+        log.exception("storing the transcript of session %s failed", spec.session_id)
+        return
+    if not settings.summary_enabled or spec.org_id is None:
+        return
+    call = FinishedCall(
+        session_id=uuid.UUID(spec.session_id),
+        org_id=uuid.UUID(spec.org_id),
+        number_id=uuid.UUID(spec.number_id) if spec.number_id else None,
+        call_id=spec.call_id,
+        caller=spec.caller,
+        called=spec.called,
+        reason="session-closed",
+        started_at=answered_at,
+        answered_at=answered_at,
+        ended_at=time.time(),
+        transcript=tuple(transcript),
+    )
+    try:
+        await PostCallSummaries(pool, settings).summarise(call)
+    except Exception:
+        log.exception("the post-call summary of session %s failed", spec.session_id)
 
 
 async def start_agent(

@@ -387,3 +387,33 @@ def test_the_cli_sets_notifications_for_an_org_and_a_number_and_never_prints_the
         env={"FRONTDESK_DATABASE_URL": db},
     )
     assert bad.exit_code == 1 and "'nope' is not an email address" in bad.stderr
+
+
+async def test_the_livekit_front_summarises_at_session_close_with_its_event(pool: Pool) -> None:
+    from frontdesk.agent.livekit import finish_session
+    from frontdesk.agent.spec import CallSpec
+
+    biz = await business(pool, notify_email=["kitchen@pizzeria.example"])
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "INSERT INTO sessions (organization_id, sip_number_id, call_id_sip, caller_number,"
+            " called_number, node_id, answered_at) VALUES (%s, %s, 'lk-1', %s, %s, 'lk',"
+            " now()) RETURNING id",
+            (biz.org_id, biz.number_id, CALLER, NUMBER),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    spec = CallSpec(
+        call_id="lk-1", session_id=str(row[0]), org_id=str(biz.org_id),
+        number_id=str(biz.number_id), called=NUMBER, caller=CALLER,
+    )  # fmt: skip
+    transcript = [{"role": "caller", "text": "Do you deliver?", "at": 1.0}]
+    await finish_session(pool, settings(), spec, transcript, time.time() - 30)
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT transcript, summary, summary_data->>'intent' FROM sessions WHERE id = %s",
+            (row[0],),
+        )
+        stored = await cursor.fetchone()
+    assert stored == (transcript, 'The caller said: "Do you deliver?".', "enquiry")
+    assert [(r[1], r[2]) for r in await rows(pool)] == [("call.ended", "email")]
