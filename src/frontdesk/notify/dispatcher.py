@@ -94,6 +94,11 @@ class OutboxDispatcher:
                 log.warning("outbox: database unavailable (%s); retrying", type(exc).__name__)
                 sent = 0
                 await asyncio.sleep(poll)
+            except Exception:  # a bug must not end this node's deliveries for good
+                self.db_errors += 1
+                log.exception("outbox: a batch failed; its rows stay due")
+                sent = 0
+                await asyncio.sleep(poll)
             if sent >= self._settings.outbox_batch:
                 continue  # more may be due: no wait
             self._wake.clear()
