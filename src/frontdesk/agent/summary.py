@@ -10,9 +10,9 @@ and writes the `call.ended` event to the outbox: the event exists exactly when t
 does. A database outage keeps the calls queued (bounded) until it returns.
 
 Structured fields (`summary_data`): intent (the first ticket's kind, else `enquiry`,
-`transfer` or `none`), outcome (`ticket`, `transferred`, `answered`, `no-speech`), caller_name
-and callback_number when the caller gave them, the end reason, the tickets (id, kind,
-subject) and the source (`transcript`, `llm`, `transcript-fallback`).
+`transfer` or `none`), outcome (`ticket`, `transferred`, `answered`, `no-speech`,
+`cut-off`), caller_name and callback_number when the caller gave them, the end reason, the
+tickets (id, kind, subject) and the source (`transcript`, `llm`, `transcript-fallback`).
 
 Why from the transcript and tickets rather than the knowledge-base responder's state: the
 responder lives in a worker process that is gone by the time the call is summarised, while
@@ -123,7 +123,9 @@ def summarise_offline(
         sentences.append(f'{who} said: "{_clip(lines[0], 160)}"{tail}.')
     if transferred:
         sentences.append("The call was transferred to a person.")
-    if not lines:
+    if not lines and reason in ("node-lost", "node-restart"):
+        sentences.append("The call was cut off when its node stopped; its transcript is lost.")
+    elif not lines:
         sentences.append("The caller said nothing the agent understood.")
     if tickets:
         intent, outcome = tickets[0].kind, "ticket"
@@ -131,6 +133,8 @@ def summarise_offline(
         intent, outcome = "transfer", "transferred"
     elif lines:
         intent, outcome = "enquiry", "answered"
+    elif reason in ("node-lost", "node-restart"):
+        intent, outcome = "none", "cut-off"
     else:
         intent, outcome = "none", "no-speech"
     data: dict[str, Any] = {
@@ -249,6 +253,25 @@ class FinishedCall:
         )
 
 
+_SWEEP_EVERY_S = 30.0
+_SWEEP_AFTER_S = 30.0  # the call's own node has had this long
+_SWEEP_WINDOW_S = 3600.0  # older calls are left without a summary
+_SWEEP_BATCH = 50
+# the predicate repeats sessions_unsummarised_idx's (migration 0008), so the index serves it
+_UNSUMMARISED = b"""
+SELECT id, organization_id, sip_number_id, call_id_sip, caller_number, called_number, reason,
+       started_at, answered_at, ended_at, transcript
+FROM sessions
+WHERE summary IS NULL AND organization_id IS NOT NULL
+  AND (answered_at IS NOT NULL OR reason IN ('node-lost', 'node-restart'))
+  AND outcome <> 'in-progress'
+  AND ended_at < now() - make_interval(secs => %s)
+  AND ended_at > now() - make_interval(secs => %s)
+ORDER BY ended_at
+LIMIT %s
+"""
+
+
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
@@ -293,11 +316,53 @@ class PostCallSummaries:
     def queued(self) -> int:
         return len(self._queue)
 
-    async def run(self) -> None:
-        """Until cancelled: summarise what is queued, a few calls at a time."""
+    async def run(self, sweep_every_s: float = _SWEEP_EVERY_S) -> None:
+        """Until cancelled: summarise what is queued, a few calls at a time, and sweep."""
         async with asyncio.TaskGroup() as group:
             for index in range(self._concurrency):
                 group.create_task(self._worker(), name=f"post-call summary {index}")
+            group.create_task(self._sweeper(sweep_every_s), name="post-call summary sweep")
+
+    async def _sweeper(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.sweep()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("post-call summary sweep waits for the database: %s", exc)
+            except Exception:
+                log.exception("post-call summary sweep failed")
+
+    async def sweep(self, older_than_s: float = _SWEEP_AFTER_S) -> int:
+        """Summarise the recent calls nobody summarised (their node died, or lost its
+        queue): answered calls, and admitted calls reaped from a dead node. Returns how many.
+        """
+        async with operator_tx(self._pool) as conn:
+            cursor = await conn.execute(
+                _UNSUMMARISED, (older_than_s, _SWEEP_WINDOW_S, _SWEEP_BATCH)
+            )
+            found = await cursor.fetchall()
+        done = 0
+        for row in found:
+            session_id, org_id, number_id, call_id, caller, called, reason = row[:7]
+            started, answered, ended, transcript = row[7:]
+            await self.summarise(
+                FinishedCall(
+                    session_id=session_id,
+                    org_id=org_id,
+                    number_id=number_id,
+                    call_id=call_id,
+                    caller=caller,
+                    called=called,
+                    reason=reason or "unknown",
+                    started_at=started.timestamp(),
+                    answered_at=None if answered is None else answered.timestamp(),
+                    ended_at=None if ended is None else ended.timestamp(),
+                    transcript=tuple(transcript or ()),
+                )
+            )
+            done += 1
+        return done
 
     async def _worker(self) -> None:
         while True:
@@ -361,8 +426,10 @@ class PostCallSummaries:
         }
         async with operator_tx(self._pool) as conn:
             cursor = await conn.execute(
+                # `summary IS NULL`: a call summarised twice (its node and a sweep, at
+                # once) is stored and announced once; the loser's UPDATE finds no row
                 b"UPDATE sessions SET summary = %s, summary_data = %s WHERE id = %s"
-                b" AND organization_id = %s RETURNING id",
+                b" AND organization_id = %s AND summary IS NULL RETURNING id",
                 (summary.text, Jsonb(summary.data), call.session_id, call.org_id),
             )
             stored = await cursor.fetchone() is not None

@@ -417,3 +417,56 @@ async def test_the_livekit_front_summarises_at_session_close_with_its_event(pool
         stored = await cursor.fetchone()
     assert stored == (transcript, 'The caller said: "Do you deliver?".', "enquiry")
     assert [(r[1], r[2]) for r in await rows(pool)] == [("call.ended", "email")]
+
+
+async def test_the_sweep_summarises_calls_whose_node_died_and_each_call_is_announced_once(
+    pool: Pool,
+) -> None:
+    biz = await business(pool, webhook_url="http://127.0.0.1:9/h", webhook_secret=SECRET)
+
+    async def session(reason: str, ended_ago_s: int, answered: bool, summary: str | None) -> Any:
+        async with operator_tx(pool) as conn:
+            cursor = await conn.execute(
+                "INSERT INTO sessions (organization_id, sip_number_id, call_id_sip,"
+                " caller_number, called_number, node_id, started_at, answered_at, ended_at,"
+                " outcome, reason, summary) VALUES (%s, %s, %s, %s, %s, 'dead',"
+                " now() - make_interval(secs => %s + 60),"
+                " CASE WHEN %s THEN now() - make_interval(secs => %s + 50) END,"
+                " now() - make_interval(secs => %s), %s, %s, %s) RETURNING id",
+                (biz.org_id, biz.number_id, f"sweep-{uuid.uuid4().hex[:8]}", CALLER, NUMBER,
+                 ended_ago_s, answered, ended_ago_s, ended_ago_s,
+                 "failed" if reason.startswith("node-") else "completed", reason, summary),
+            )  # fmt: skip
+            row = await cursor.fetchone()
+        assert row is not None
+        return row[0]
+
+    lost = await session("node-lost", 60, False, None)  # reaped from a dead node
+    unsummarised = await session("bye-caller", 90, True, None)  # its node lost its queue
+    await session("bye-caller", 90, True, "already summarised")
+    await session("bye-caller", 5, True, None)  # its own node still has time
+    await session("bye-caller", 7200, True, None)  # too old: left alone
+    summaries = PostCallSummaries(pool, settings())
+    assert await summaries.sweep() == 2
+    assert await summaries.sweep() == 0
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT id, summary, summary_data->>'outcome' FROM sessions WHERE id IN (%s, %s)",
+            (lost, unsummarised),
+        )
+        found = {row[0]: row[1:] for row in await cursor.fetchall()}
+    assert found[lost] == (
+        "The call was cut off when its node stopped; its transcript is lost.",
+        "cut-off",
+    )
+    assert found[unsummarised][1] == "no-speech"
+    events = [r for r in await rows(pool) if r[1] == "call.ended"]
+    assert len(events) == 2
+    # a call summarised twice at once (its node and a sweep): stored and announced once
+    twice = await session("bye-caller", 90, True, None)
+    call = FinishedCall(
+        twice, biz.org_id, biz.number_id, "twice", CALLER, NUMBER, "bye-caller",
+        time.time() - 100, time.time() - 95, time.time() - 90, (),
+    )  # fmt: skip
+    await asyncio.gather(summaries.summarise(call), summaries.summarise(call))
+    assert len([r for r in await rows(pool) if r[1] == "call.ended"]) == 3

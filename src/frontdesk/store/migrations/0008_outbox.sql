@@ -1,7 +1,8 @@
 -- 0008: the post-call summary, and the outbox every notification leaves through.
 --
 -- 1. sessions.summary / summary_data: written after the hang-up by frontdesk.agent.summary
---    (IF NOT EXISTS: the tickets migration adds the same two columns; either may run first).
+--    (IF NOT EXISTS: the tickets migration adds the same two columns; either may run first),
+--    and the index of the calls still to summarise.
 -- 2. outbox: one row per delivery (an event for one channel: the business's email addresses,
 --    or its webhook). Its id is the delivery id the receiver sees on every attempt
 --    (X-Frontdesk-Delivery). A row is written in the transaction that creates what it
@@ -19,6 +20,11 @@
 
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS summary text;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS summary_data jsonb;
+-- the sweep for calls whose node died before summarising them (agent/summary.py): small,
+-- since a summarised call leaves it
+CREATE INDEX sessions_unsummarised_idx ON sessions (ended_at)
+    WHERE summary IS NULL AND organization_id IS NOT NULL
+      AND (answered_at IS NOT NULL OR reason IN ('node-lost', 'node-restart'));
 
 CREATE TABLE outbox (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
