@@ -101,7 +101,9 @@ class OutboxDispatcher:
                 await asyncio.sleep(poll)
             if sent >= self._settings.outbox_batch:
                 continue  # more may be due: no wait
-            self._wake.clear()
+            if self._wake.is_set():  # woken while sending: those rows may not be claimed yet
+                self._wake.clear()
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll)
 
