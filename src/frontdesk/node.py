@@ -35,7 +35,7 @@ from frontdesk.web.app import create_app
 log = logging.getLogger("frontdesk")
 
 _NOTIFY_LANES = 4  # outbox dispatcher lanes (each sends one batch at a time)
-_SUMMARY_WORKERS = 2  # post-call summaries made at once
+_SUMMARY_WORKERS = 3  # post-call summaries made at once
 
 
 def _http_socket(settings: Settings) -> socket.socket:

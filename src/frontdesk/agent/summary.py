@@ -41,7 +41,7 @@ from psycopg.types.json import Jsonb
 
 from frontdesk.calls.record import CallRecord
 from frontdesk.config import Settings
-from frontdesk.store import agent_records, outbox
+from frontdesk.store import outbox
 from frontdesk.store.engine import Pool
 from frontdesk.store.tx import operator_tx, tenant_tx
 from frontdesk.tenancy.config import TenantConfig
@@ -384,7 +384,11 @@ class PostCallSummaries:
                 log.exception("post-call summary of %s failed; skipped", call.call_id)
 
     async def summarise(self, call: FinishedCall) -> CallSummary:
-        """Make the call's summary, store it and write `call.ended`, in one transaction."""
+        """Make the call's summary; store it and write `call.ended` in one transaction.
+
+        Reads (tickets, the caller's customer record, where events go) are one transaction
+        as the call's organization; a model's request, if any, runs between the two.
+        """
         async with tenant_tx(self._pool, call.org_id) as conn:
             cursor = await conn.execute(
                 b"SELECT id, kind, subject, body FROM tickets WHERE session_id = %s"
@@ -392,11 +396,15 @@ class PostCallSummaries:
                 (call.session_id,),
             )
             tickets = [TicketFacts(str(r[0]), r[1], r[2], r[3]) for r in await cursor.fetchall()]
-            config = (await outbox.destination(conn, call.org_id, call.number_id)).config
-        customer = None
-        if call.caller.startswith("+"):
-            customer = await agent_records.find_customer(self._pool, call.org_id, call.caller)
-        name = customer.name if customer is not None and customer.name else None
+            name = None
+            if call.caller.startswith("+"):
+                cursor = await conn.execute(
+                    b"SELECT name FROM customers WHERE phone_number = %s", (call.caller,)
+                )
+                found = await cursor.fetchone()
+                name = found[0] if found is not None and found[0] else None
+            where = await outbox.destination(conn, call.org_id, call.number_id)
+        config = where.config
         if config.llm == "openai":
             summary = await summarise_with_llm(
                 call.transcript, tickets, call.reason, config, self._settings, name
@@ -434,7 +442,9 @@ class PostCallSummaries:
             )
             stored = await cursor.fetchone() is not None
             queued = (
-                await outbox.enqueue(conn, "call.ended", call.org_id, call.number_id, event)
+                await outbox.enqueue(
+                    conn, "call.ended", call.org_id, call.number_id, event, where=where
+                )
                 if stored
                 else []
             )

@@ -107,23 +107,22 @@ async def enqueue(
     data: Mapping[str, Any],
     *,
     only: Channel | None = None,
+    where: Destination | None = None,
 ) -> list[UUID]:
     """Write the event for each channel the business configured; return the delivery ids.
 
     Runs in the caller's transaction, as the tenant or the operator: the rows commit or
     vanish with what they announce. `data` is the event's own part of the payload (call,
-    ticket, summary); the organization and number are added here.
+    ticket, summary); the organization, the number and the time are added here. `where`:
+    the destination when the caller has just read it (else it is read here).
     """
-    where = await destination(conn, org_id, number_id)
+    if where is None:
+        where = await destination(conn, org_id, number_id)
     targets = [t for t in where.targets() if only is None or t[0] == only]
     if not targets:
         return []
-    cursor = await conn.execute(b"SELECT now()")
-    now_row = await cursor.fetchone()
-    assert now_row is not None
     payload = {
         "event": event,
-        "occurred_at": now_row[0].isoformat(),
         "organization": {"id": str(org_id), "slug": where.org_slug, "name": where.org_name},
         "number": (
             {"id": str(number_id), "phone_number": where.phone_number, "label": where.label}
@@ -132,17 +131,21 @@ async def enqueue(
         ),
         **data,
     }
-    ids: list[UUID] = []
-    for channel, target in targets:
-        cursor = await conn.execute(
-            b"INSERT INTO outbox (organization_id, sip_number_id, event, channel, target,"
-            b" payload) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (org_id, number_id, event, channel, target, Jsonb(payload)),
-        )
-        row = await cursor.fetchone()
-        assert row is not None
-        ids.append(row[0])
-    return ids
+    cursor = await conn.execute(
+        b"INSERT INTO outbox (organization_id, sip_number_id, event, channel, target, payload)"
+        b" SELECT %s, %s, %s, t.channel, t.target,"
+        b"  %s::jsonb || jsonb_build_object('occurred_at', now())"
+        b" FROM unnest(%s::text[], %s::text[]) AS t (channel, target) RETURNING id",
+        (
+            org_id,
+            number_id,
+            event,
+            Jsonb(payload),
+            [channel for channel, _ in targets],
+            [target for _, target in targets],
+        ),
+    )
+    return [row[0] for row in await cursor.fetchall()]
 
 
 _CLAIM = b"""
