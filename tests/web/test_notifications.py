@@ -16,7 +16,15 @@ import httpx
 import pytest
 from playwright.async_api import Page
 from tests.integration.store.support import run_async
-from tests.web.conftest import ALPHA_MEMBER, ALPHA_OWNER, BETA_OWNER, OPERATOR, WebApp, login
+from tests.web.conftest import (
+    ALPHA_MEMBER,
+    ALPHA_OWNER,
+    BETA_OWNER,
+    OPERATOR,
+    WebApp,
+    login,
+    screenshot,
+)
 from tests.web.test_api import login_client
 
 from frontdesk.notify.dispatcher import OutboxDispatcher
@@ -148,6 +156,7 @@ async def test_send_a_test_reaches_a_signed_receiver_and_a_failure_is_retried_fr
         assert "Test queued for 1 channel" in await page.inner_text("#message")
         # the receiver answers 500 until the window is spent: the row is failed
         await page.wait_for_selector("#deliveries td.state:has-text('failed')", timeout=10_000)
+        await screenshot(page, "notifications-owner-failed-delivery")
         assert len(receiver.attempts) >= 2 and receiver.received == []
         # the operator sees it in /admin and retries it; now the receiver accepts
         receiver.status = 200
