@@ -287,7 +287,9 @@ FROM sessions s
 LEFT JOIN organizations o ON o.id = s.organization_id
 LEFT JOIN sip_numbers n ON n.id = s.sip_number_id"""
 _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
-_DETAIL_SELECT: LiteralString = _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript" + _FROM
+_DETAIL_SELECT: LiteralString = (
+    _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data" + _FROM
+)
 
 
 def _history_where(
@@ -366,6 +368,8 @@ class SessionDetail:
     node_id: str
     transcript: list[Any]
     tickets: list[TicketRow]
+    summary: str | None = None  # the post-call summary (agent/summary.py), once made
+    summary_data: dict[str, Any] | None = None
 
 
 async def session_detail(
@@ -398,6 +402,8 @@ async def session_detail(
         row[14],
         transcript,
         [TicketRow(*t) for t in await tickets.fetchall()],
+        row[16],
+        row[17] if isinstance(row[17], dict) else None,
     )
 
 

@@ -29,7 +29,16 @@ from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
 from frontdesk.tasks import TaskOwner
-from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
+from frontdesk.web import (
+    api,
+    live,
+    operations,
+    pages_admin,
+    pages_auth,
+    pages_notifications,
+    pages_numbers,
+    problems,
+)
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
 
@@ -114,6 +123,8 @@ def create_app(
     app.include_router(pages_auth.router)
     app.include_router(pages_numbers.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_notifications.router)
+    app.include_router(pages_notifications.router)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(operations.router)

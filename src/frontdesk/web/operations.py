@@ -203,6 +203,9 @@ class CallDetailOut(CallOut):
     node_id: str
     transcript: list[Any]
     ticket_list: list[TicketOut]
+    #: the post-call summary and its fields (intent, outcome, caller_name, callback_number)
+    summary: str | None = None
+    summary_data: dict[str, Any] | None = None
 
 
 class DayOut(BaseModel):
@@ -325,6 +328,8 @@ async def call_api(
         node_id=detail.node_id,
         transcript=detail.transcript,
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
+        summary=detail.summary,
+        summary_data=detail.summary_data,
     )
 
 
