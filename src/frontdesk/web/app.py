@@ -1,7 +1,7 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
 Owns: assembling the app: the routers (login, tenant numbers, operator admin, API, live
-events, operations, and the LiveKit webhook when LiveKit is configured), static files
+events, operations, tickets, and the LiveKit webhook when LiveKit is configured), static files
 (`/static`, vendored htmx included: no CDN), error handling (problems.py), and the app
 state routes read: `pool`, `settings`, `live` (the shared live-count poller, whose task
 `tasks` owns).
@@ -25,7 +25,17 @@ from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
-from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
+from frontdesk.web import (
+    api,
+    live,
+    operations,
+    pages_admin,
+    pages_auth,
+    pages_numbers,
+    pages_tickets,
+    problems,
+    tickets,
+)
 from frontdesk.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(operations.router)
+    app.include_router(tickets.api)
+    app.include_router(pages_tickets.router)
     if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:
         # a second signal for call ends on the LiveKit front (verified with our secret)
         credentials = LiveKitCredentials.from_settings(settings)
