@@ -13,7 +13,13 @@ sees, `org_id` only narrows further (an operator picking one organization) or is
 
 Why it stays fast at 1,000,000 tickets: pages go by keyset on (created_at, id) descending,
 the order of an index for each filter (migration "tickets"), so a page reads `limit` index
-entries at any depth; the search is an ILIKE over a trigram index. Nothing counts all rows.
+entries at any depth. A search (ILIKE, any part of a word) first looks among the newest
+`SEARCH_RECENT` tickets in page order (a common word fills a page there), then through the
+trigram index: directly for operators, through `frontdesk_search_tickets` for tenants,
+because under row-level security PostgreSQL will not use a non-leakproof operator such as
+ILIKE as an index condition. Nothing counts all rows. The queries are not prepared
+server-side: a generic plan ignores which filter is selective (a number's 20,000 tickets
+took 0.5 s instead of 3 ms once psycopg prepared the statement).
 
 Must not: decide who may change a ticket (the web layer: owners and operators), build SQL
 text from input (values are parameters; SQL is chosen among fixed fragments), or log callers,
@@ -22,7 +28,7 @@ summaries or transcripts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, LiteralString
 from uuid import UUID
@@ -48,6 +54,8 @@ MAX_PAGE: Final = 200
 MAX_BATCH: Final = 1000
 MAX_NOTE: Final = 10_000
 MIN_SEARCH: Final = 3
+#: a search first looks among this many newest tickets (of the other filters) in page order
+SEARCH_RECENT: Final = 2000
 MAX_SEARCH: Final = 200
 
 assert frozenset(KINDS) == TICKET_KINDS
@@ -159,11 +167,11 @@ class TicketPage:
 _COLUMNS: LiteralString = """
 SELECT t.id, o.slug, t.kind, t.status, t.caller_number, t.called_number, n.label,
        t.created_at, t.subject, t.session_id, u.email"""
-_FROM: LiteralString = """
-FROM tickets t
+_JOINS: LiteralString = """
 JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN sip_numbers n ON n.id = t.sip_number_id
 LEFT JOIN users u ON u.id = t.assignee_id"""
+_FROM: LiteralString = "\nFROM tickets t" + _JOINS
 _LIST: LiteralString = _COLUMNS + _FROM
 
 
@@ -179,18 +187,111 @@ async def list_tickets(
     if not 1 <= limit <= MAX_BATCH:
         raise InvalidFilter("limit", f"between 1 and {MAX_BATCH}")
     after = decode_cursor(cursor) if cursor else None
+    if flt.search is not None:
+        recent = await _search_recent(conn, org_id, flt, after, limit)
+        if len(recent) > limit:
+            return _page(recent, limit)
+        if await _is_tenant(conn):
+            return await _tenant_search(conn, org_id, flt, after, limit)
     clauses, params = _where(org_id, flt, after)
     params["limit"] = limit + 1
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
     query = sql.Composed(
         [sql.SQL(_LIST), where, sql.SQL(" ORDER BY t.created_at DESC, t.id DESC LIMIT %(limit)s")]
     )
-    result = await conn.execute(query, params)
-    rows = [TicketRow(*row) for row in await result.fetchall()]
+    result = await conn.execute(query, params, prepare=False)
+    return _page([TicketRow(*row) for row in await result.fetchall()], limit)
+
+
+def _page(rows: list[TicketRow], limit: int) -> TicketPage:
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
     return TicketPage(rows, encode_cursor(last.created_at, last.ticket_id) if last else None)
+
+
+async def _search_recent(
+    conn: Connection,
+    org_id: UUID | None,
+    flt: TicketFilter,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[TicketRow]:
+    """A search among the newest `SEARCH_RECENT` tickets of the page's filters only: a
+    common word fills a page there at once, where the trigram index would fetch and sort
+    every match. Fewer than a page's rows found: the caller searches everything."""
+    clauses, params = _where(org_id, replace(flt, search=None), after)
+    params["search"] = _like_anywhere(flt.search or "")
+    params["recent"] = SEARCH_RECENT
+    params["limit"] = limit + 1
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+    query = sql.Composed(
+        [
+            sql.SQL(_COLUMNS),
+            sql.SQL(" FROM (SELECT t.* FROM tickets t"),
+            where,
+            sql.SQL(" ORDER BY t.created_at DESC, t.id DESC LIMIT %(recent)s) t"),
+            sql.SQL(_JOINS),
+            sql.SQL(
+                " WHERE (t.subject || ' ' || t.body) ILIKE %(search)s"
+                " ORDER BY t.created_at DESC, t.id DESC LIMIT %(limit)s"
+            ),
+        ]
+    )
+    result = await conn.execute(query, params, prepare=False)
+    return [TicketRow(*row) for row in await result.fetchall()]
+
+
+async def _is_tenant(conn: Connection) -> bool:
+    row = await (await conn.execute(b"SELECT frontdesk_current_org() IS NOT NULL")).fetchone()
+    return bool(row and row[0])
+
+
+async def _tenant_search(
+    conn: Connection,
+    org_id: UUID | None,
+    flt: TicketFilter,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> TicketPage:
+    """A tenant's search: the page's ids from `frontdesk_search_tickets` (migration
+    "tickets", section 6: the trigram index under RLS), then the rows under the tenant's
+    own RLS, in page order."""
+    assert flt.search is not None
+    ids = await conn.execute(
+        b"SELECT frontdesk_search_tickets(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            _like_anywhere(flt.search),
+            flt.status,
+            flt.kind,
+            flt.number_id,
+            like_prefix(flt.caller) if flt.caller is not None else None,
+            flt.start,
+            flt.end,
+            after[0] if after else None,
+            after[1] if after else None,
+            limit + 1,
+        ),
+        prepare=False,
+    )
+    found = [row[0] for row in await ids.fetchall()]
+    if not found:
+        return TicketPage([], None)
+    result = await conn.execute(
+        sql.Composed(
+            [
+                sql.SQL(_LIST),
+                sql.SQL(
+                    " WHERE t.id = ANY(%(ids)s)"
+                    " AND (%(org)s::uuid IS NULL OR t.organization_id = %(org)s)"
+                    " ORDER BY t.created_at DESC, t.id DESC"
+                ),
+            ]
+        ),
+        {"ids": found, "org": org_id},
+        prepare=False,
+    )
+    return _page([TicketRow(*row) for row in await result.fetchall()], limit)
 
 
 # ---------------------------------------------------------------------------- one ticket
