@@ -99,6 +99,8 @@ class TicketQuery:
                 low, high = day_range(days["from"], days["to"], tz)
             except InvalidFilter as exc:
                 errors[exc.field] = _message(exc)
+            except OverflowError:  # the day after 9999-12-31
+                errors["to"] = "a date such as 2026-12-03"
         checks: list[dict[str, Any]] = [
             {"status": self.status},
             {"kind": self.kind},
