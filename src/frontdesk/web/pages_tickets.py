@@ -26,11 +26,9 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from frontdesk.store import tickets as store
 from frontdesk.store.engine import Pool
-from frontdesk.store.orgs import Org, list_orgs
-from frontdesk.store.tx import operator_tx
 from frontdesk.store.web_auth import Principal
 from frontdesk.web.auth import CurrentUser, PoolDep, SettingsDep, csrf_protect, scoped_tx
-from frontdesk.web.operations import resolve_org
+from frontdesk.web.operations import org_choices, resolve_org
 from frontdesk.web.templating import render
 from frontdesk.web.tickets import (
     OrgParam,
@@ -58,14 +56,6 @@ CSV_COLUMNS: Final = (
     "ticket id",
 )
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-async def _org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
-    if user.is_operator:
-        async with operator_tx(pool) as conn:
-            orgs: list[Org] = await list_orgs(conn)
-        return [(o.slug, o.name) for o in orgs]
-    return [(m.org_slug, m.org_name) for m in user.memberships]
 
 
 async def _number_choices(
@@ -103,7 +93,7 @@ async def tickets_page(
         "tickets/index.html",
         {
             "org": org or "",
-            "orgs": await _org_choices(pool, user),
+            "orgs": await org_choices(pool, user),
             "numbers": await _number_choices(pool, user, org_id),
             "values": query.values(),
             "errors": result.errors,
