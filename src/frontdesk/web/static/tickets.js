@@ -38,7 +38,7 @@
     var table = document.querySelector("table[data-rows-url]");
     var status = document.getElementById("live-status");
     if (!table || !window.EventSource) {
-      if (status) { status.textContent = ""; }
+      if (status) { status.textContent = "reload to see new ones"; }
       return;
     }
     var source = new EventSource(table.getAttribute("data-ticket-source"));
