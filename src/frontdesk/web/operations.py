@@ -352,7 +352,7 @@ async def analytics_api(
 
 
 # ---------------------------------------------------------------------------- pages
-async def _org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
+async def org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
     if user.is_operator:
         async with operator_tx(pool) as conn:
             orgs: list[Org] = await list_orgs(conn)
@@ -452,7 +452,7 @@ async def operations_page(
         "operations/index.html",
         {
             "org": org or "",
-            "orgs": await _org_choices(pool, user),
+            "orgs": await org_choices(pool, user),
             "query": query,
             "raw": {name: request.query_params.get(name, "")[:200] for name in _PAGE_FIELDS},
             "errors": errors,

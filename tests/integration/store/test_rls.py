@@ -233,7 +233,7 @@ async def test_tenant_works_on_its_own_rows(pool: Pool, seed: Seed) -> None:
             ),
             ("UPDATE customers SET name = 'Mario' WHERE id = %s", seed.a.customer),
             (
-                "UPDATE tickets SET status = 'closed', closed_at = now() WHERE id = %s",
+                "UPDATE tickets SET status = 'done', done_at = now() WHERE id = %s",
                 seed.a.ticket,
             ),
         ]:
