@@ -72,6 +72,7 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         node_ttl=settings.node_ttl,
         node_busy_answer=settings.node_busy_answer,
         retry_after=settings.retry_after,
+        db_timeout=settings.db_deadline,
     )
 
 
@@ -98,9 +99,11 @@ async def entrypoint(ctx: JobContext) -> None:
             open_api(LiveKitCredentials.from_settings(settings))
         )
         decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        admission = admission_for(pool, decider, settings)
+        stack.push_async_callback(admission.aclose)  # before the pool closes
         job = CallJob(
             pool=pool,
-            admission=admission_for(pool, decider, settings),
+            admission=admission,
             recorder=SessionRecorder(pool, settings.node_id),
             control=LiveKitControl(lkapi),
             starter=starter,
