@@ -1,4 +1,4 @@
--- 0010 (numbered 0008 until 0008 and 0009 land): admission decided for a batch of INVITEs in one call (one round trip per batch, not
+-- 0010: admission decided for a batch of INVITEs in one call (one round trip per batch, not
 -- per INVITE), and the routing facts left to routing. Replaces 0004's frontdesk_admit for
 -- the nodes of this version (0004's function stays for nodes of the previous version during
 -- an upgrade; nothing here calls it).
