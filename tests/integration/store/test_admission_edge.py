@@ -5,6 +5,7 @@ and no history, and a frozen one gets new INVITEs 503 within the deadline."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -160,10 +161,8 @@ def _server_processes(server: EmbeddedPostgres) -> list[int]:
 
 def _signal_all(pids: list[int], sig: signal.Signals) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.mark.slow
