@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -106,32 +107,25 @@ WHERE id IN (SELECT session_id FROM gone) AND outcome = 'in-progress'
 RETURNING id
 """
 
-# The one release path (the LiveKit front's `close_session` shape, for a batch): the DELETE
-# decides who freed the slot, and only that caller ends the sessions row, in one statement.
-# An answered call's sessions row gets its real answer time from the edge's record (the
-# session recorder) soon after; until then the admission time stands in for it.
-# outcome 'void' deletes the sessions row instead: a late admission whose INVITE was
-# already refused (the edge records that refusal).
+# Releases: the DELETE frees the slot (exactly once: only a live row is deleted). It does not
+# end the sessions row: the edge's session recorder writes the call's end (with its
+# transcript) in its own batches, and the LiveKit front ends it in `close_session`. Writing
+# the end here would put migration 0007's rollup upserts (one hot row per hour, outcome and
+# reason) inside the transaction that holds the organizations' locks: measured at 200
+# calls/s, turns then waited on the recorder's batch for the rollup rows (INVITE→200 p50
+# 465 ms) and deadlocked with it. A `void` release (a late admission, or one whose INVITE
+# was abandoned) deletes its in-progress sessions row too: no call happened under it, and
+# deleting an in-progress row writes no rollup.
 _ROLE = b"SET LOCAL ROLE frontdesk_operator"
 _RELEASE = b"""
 WITH ended AS (
-    SELECT * FROM unnest(%(end_ids)s::uuid[], %(end_reasons)s::text[], %(end_outcomes)s::text[])
-        AS e(session_id, reason, outcome)
+    SELECT * FROM unnest(%(end_ids)s::uuid[], %(end_void)s::boolean[]) AS e(session_id, void)
 ), gone AS (
     DELETE FROM active_calls a USING ended e WHERE a.session_id = e.session_id
     RETURNING a.session_id
-), closed AS (
-    UPDATE sessions s SET outcome = e.outcome, reason = e.reason,
-        answered_at = CASE WHEN e.outcome = 'completed'
-                           THEN coalesce(s.answered_at, s.started_at) ELSE s.answered_at END,
-        ended_at = greatest(now(), coalesce(s.answered_at, s.started_at))
-    FROM ended e
-    WHERE s.id = e.session_id AND e.outcome <> 'void' AND s.outcome = 'in-progress'
-      AND s.id IN (SELECT session_id FROM gone)
-    RETURNING s.id
 ), voided AS (
     DELETE FROM sessions s USING ended e
-    WHERE s.id = e.session_id AND e.outcome = 'void' AND s.outcome = 'in-progress'
+    WHERE s.id = e.session_id AND e.void AND s.outcome = 'in-progress'
       AND s.id IN (SELECT session_id FROM gone)
     RETURNING s.id
 )
@@ -143,9 +137,6 @@ _ADMIT = (
 )
 _PROBE = b"SELECT NULL"
 
-#: release reasons of calls that were never answered (the edge frees them during setup)
-_UNANSWERED = frozenset({"cancelled", "rtp-ports-exhausted"})
-_VOID = "void"
 _EXPIRED = "expired"
 _FAILED = "failed"
 
@@ -177,11 +168,10 @@ class _Ask:
 
 @dataclass(eq=False, slots=True)
 class _End:
-    """One slot to free (and its session to end) in the next turn."""
+    """One slot to free in the next turn (`void`: and its in-progress sessions row)."""
 
     session_id: uuid.UUID
-    reason: str
-    outcome: str
+    void: bool = False
     done: asyncio.Future[None] | None = None
 
 
@@ -227,6 +217,7 @@ class Admission:
         self._runner: asyncio.Task[None] | None = None
         self._conn: Connection | None = None  # the turns' connection, borrowed from the pool
         self._late_turns: set[asyncio.Task[bool]] = set()
+        self._private: set[Connection] = set()  # turn connections not from the pool
         self._reloads = Deadlines("routing reload")
         self._turn_began: float | None = None
         self._last_turn_ok = True
@@ -342,7 +333,7 @@ class Admission:
             if ask.verdict.done() and ask.verdict.result() == "admitted":
                 slot = self._slots.pop(facts.call_id, None)
                 if slot is not None:
-                    self._queue_end(slot.session_id, "setup-cancelled", "cancelled")
+                    self._queue_end(slot.session_id, void=True)
             raise
 
     def _expire(self, ask: _Ask) -> None:
@@ -359,13 +350,11 @@ class Admission:
         slot = self._slots.pop(facts.call_id, None)
         if slot is None:
             return
-        outcome = "cancelled" if reason in _UNANSWERED else "completed"
-        done = self._queue_end(slot.session_id, reason, outcome)
-        await asyncio.shield(done)
+        await asyncio.shield(self._queue_end(slot.session_id))
 
-    def _queue_end(self, session_id: uuid.UUID, reason: str, outcome: str) -> asyncio.Future[None]:
+    def _queue_end(self, session_id: uuid.UUID, *, void: bool = False) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ends.append(_End(session_id, _text(reason or "unknown", 200), outcome, done))
+        self._ends.append(_End(session_id, void, done))
         self._kick()
         return done
 
@@ -435,7 +424,7 @@ class Admission:
         sent = False
         try:
             if conn is None:
-                conn = self._conn = await self._pool.getconn(timeout=self._deadline)
+                conn = self._conn = await self._connect()
             sent = True
             verdicts, freed = await self._exchange(conn, turn)
         except (*_DB_ERRORS, ValueError) as exc:
@@ -474,8 +463,7 @@ class Admission:
             statements.append(_RELEASE)
             params.update(
                 end_ids=[end.session_id for end in turn.ends],
-                end_reasons=[end.reason for end in turn.ends],
-                end_outcomes=[end.outcome for end in turn.ends],
+                end_void=[end.void for end in turn.ends],
             )
         if turn.asks:
             statements.append(_ADMIT)
@@ -513,7 +501,7 @@ class Admission:
             if ask.expired:  # its INVITE was answered 503 already: free the slot at once
                 self.late_admissions += 1
                 log.warning("admission came back after its deadline: slot released")
-                self._queue_end(ask.session_id, "database-unavailable", _VOID)
+                self._queue_end(ask.session_id, void=True)
                 return
             self._slots[ask.facts.call_id] = Slot(ask.session_id, ask.route)
         if not ask.verdict.done():
@@ -532,7 +520,7 @@ class Admission:
             if ask.timer is not None:
                 ask.timer.cancel()
             if sent:
-                self._ends.append(_End(ask.session_id, "database-unavailable", _VOID))
+                self._ends.append(_End(ask.session_id, void=True))
             if not ask.verdict.done():
                 ask.verdict.set_result(_FAILED)
         for probe in turn.probes:
@@ -541,8 +529,31 @@ class Admission:
         if self._ends:
             self._wake.set()
 
+    async def _connect(self) -> Connection:
+        """A connection for the turns: the pool's, or after a failure a direct one.
+
+        After an outage the pool reconnects with a growing back-off (1, 2, 4 … s between
+        attempts), so it can hand out nothing for seconds after the database is back; a
+        turn that follows a failed one connects directly instead (within the deadline),
+        and keeps that connection until it fails or `aclose`.
+        """
+        if self._last_turn_ok or not isinstance(self._pool.conninfo, str):
+            return await self._pool.getconn(timeout=self._deadline)
+        conn: Connection = await psycopg.AsyncConnection.connect(
+            self._pool.conninfo,
+            autocommit=True,
+            application_name="frontdesk-admission",
+            connect_timeout=max(2, math.ceil(self._deadline)),
+        )
+        self._private.add(conn)
+        return conn
+
     async def _give_back(self, conn: Connection | None) -> None:
         if conn is None:
+            return
+        if conn in self._private:
+            self._private.discard(conn)
+            await conn.close()
             return
         try:
             await self._pool.putconn(conn)

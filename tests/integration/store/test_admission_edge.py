@@ -47,6 +47,7 @@ class Node:
 @pytest.fixture
 async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
     tasks: list[asyncio.Task[None]] = []
+    admissions: list[Admission] = []
 
     async def start(pool: Pool, limit: int, **overrides: object) -> Node:
         async with operator_tx(pool, actor="test") as conn:
@@ -56,6 +57,7 @@ async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
         routing = RoutingDecider(await load_routing_table(pool, "IT"))
         admission = Admission(pool, routing, node_id="edge-1", node_max_calls=50, node_ttl=3)
         await admission.register()
+        admissions.append(admission)
         recorder = SessionRecorder(pool, "edge-1", retry_s=0.2)
         tasks.append(asyncio.create_task(recorder.run()))
         tasks.append(asyncio.create_task(admission.run_heartbeat()))
@@ -66,6 +68,8 @@ async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for admission in admissions:
+        await admission.aclose()
 
 
 async def active(pool: Pool) -> int:

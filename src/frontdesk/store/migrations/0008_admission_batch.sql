@@ -25,11 +25,20 @@ DECLARE
     n integer := coalesce(array_length(p_sessions, 1), 0);
     verdicts text[] := '{}';
     admitted integer[] := '{}';
-    org_facts jsonb;
-    number_facts jsonb;
+    -- the facts of each distinct organization and number of the batch, read under the
+    -- locks, with their live counts; `*_used` grow as the batch admits
+    org_ids uuid[];
+    org_max integer[];
+    org_active boolean[];
+    org_used bigint[];
+    num_ids uuid[];
+    num_org uuid[];
+    num_max integer[];
+    num_active boolean[];
+    num_used bigint[];
     node_used bigint;
-    o jsonb;
-    num jsonb;
+    o integer;
+    k integer;
     verdict text;
 BEGIN
     -- every admission on this node queues here...
@@ -39,27 +48,26 @@ BEGIN
     -- READ COMMITTED: each statement below sees every row committed before the locks were
     -- granted; nobody can add a row counted against these organizations or this node
     -- until this transaction ends
-    SELECT coalesce(jsonb_object_agg(o2.id::text, jsonb_build_object(
-               'max', o2.max_concurrent_calls, 'active', o2.active,
-               'used', (SELECT count(*) FROM active_calls a WHERE a.organization_id = o2.id))),
-           '{}')
-    INTO org_facts FROM organizations o2 WHERE o2.id = ANY (p_orgs);
-    SELECT coalesce(jsonb_object_agg(s.id::text, jsonb_build_object(
-               'max', s.max_concurrent_calls, 'active', s.active, 'org', s.organization_id,
-               'used', (SELECT count(*) FROM active_calls a WHERE a.sip_number_id = s.id))),
-           '{}')
-    INTO number_facts FROM sip_numbers s WHERE s.id = ANY (p_numbers);
+    SELECT array_agg(g.id), array_agg(g.max_concurrent_calls), array_agg(g.active),
+           array_agg((SELECT count(*) FROM active_calls a WHERE a.organization_id = g.id))
+    INTO org_ids, org_max, org_active, org_used
+    FROM organizations g WHERE g.id = ANY (p_orgs);
+    SELECT array_agg(s.id), array_agg(s.organization_id), array_agg(s.max_concurrent_calls),
+           array_agg(s.active),
+           array_agg((SELECT count(*) FROM active_calls a WHERE a.sip_number_id = s.id))
+    INTO num_ids, num_org, num_max, num_active, num_used
+    FROM sip_numbers s WHERE s.id = ANY (p_numbers);
     SELECT count(*) INTO node_used FROM active_calls WHERE node_id = p_node;
 
     FOR i IN 1 .. n LOOP
-        o := org_facts -> (p_orgs[i]::text);
-        num := number_facts -> (p_numbers[i]::text);
-        IF o IS NULL OR num IS NULL OR (num ->> 'org')::uuid <> p_orgs[i]
-           OR NOT (o ->> 'active')::boolean OR NOT (num ->> 'active')::boolean THEN
+        o := array_position(org_ids, p_orgs[i]);
+        k := array_position(num_ids, p_numbers[i]);
+        IF o IS NULL OR k IS NULL OR num_org[k] <> p_orgs[i]
+           OR NOT org_active[o] OR NOT num_active[k] THEN
             verdict := 'stale';
-        ELSIF (num ->> 'used')::bigint >= (num ->> 'max')::bigint THEN
+        ELSIF num_used[k] >= num_max[k] THEN
             verdict := 'limit-number';
-        ELSIF o ->> 'max' IS NOT NULL AND (o ->> 'used')::bigint >= (o ->> 'max')::bigint THEN
+        ELSIF org_max[o] IS NOT NULL AND org_used[o] >= org_max[o] THEN
             verdict := 'limit-org';
         ELSIF node_used >= p_node_max THEN
             verdict := 'limit-node';
@@ -67,22 +75,23 @@ BEGIN
             verdict := 'admitted';
             admitted := admitted || i;
             node_used := node_used + 1;
-            number_facts := jsonb_set(number_facts, ARRAY[p_numbers[i]::text, 'used'],
-                                      to_jsonb((num ->> 'used')::bigint + 1));
-            org_facts := jsonb_set(org_facts, ARRAY[p_orgs[i]::text, 'used'],
-                                   to_jsonb((o ->> 'used')::bigint + 1));
+            num_used[k] := num_used[k] + 1;
+            org_used[o] := org_used[o] + 1;
         END IF;
         verdicts := verdicts || verdict;
     END LOOP;
 
-    INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip, caller_number,
-                          called_number, node_id)
-    SELECT p_sessions[i], p_orgs[i], p_numbers[i], p_call_ids[i], p_callers[i], p_called[i],
-           p_node
-    FROM unnest(admitted) AS i;
-    INSERT INTO active_calls (session_id, organization_id, sip_number_id, node_id, call_id_sip)
-    SELECT p_sessions[i], p_orgs[i], p_numbers[i], p_node, p_call_ids[i]
-    FROM unnest(admitted) AS i;
+    IF array_length(admitted, 1) IS NOT NULL THEN
+        INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip, caller_number,
+                              called_number, node_id)
+        SELECT p_sessions[i], p_orgs[i], p_numbers[i], p_call_ids[i], p_callers[i],
+               p_called[i], p_node
+        FROM unnest(admitted) AS i;
+        INSERT INTO active_calls (session_id, organization_id, sip_number_id, node_id,
+                                  call_id_sip)
+        SELECT p_sessions[i], p_orgs[i], p_numbers[i], p_node, p_call_ids[i]
+        FROM unnest(admitted) AS i;
+    END IF;
     RETURN verdicts;
 END;
 $$;
