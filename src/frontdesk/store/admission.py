@@ -11,8 +11,10 @@ request and one loop (`_run`) sends everything queued as ONE simple-protocol Que
 on one connection: `SET LOCAL ROLE frontdesk_operator; <the queued releases>; SELECT
 frontdesk_admit_many(<the queued requests>)`. PostgreSQL runs the statements of one Query
 message as one implicit transaction, so a turn is one round trip and one transaction
-(measured: the four round trips of BEGIN / SET LOCAL ROLE / the function / COMMIT were most
-of an admission's cost). While a turn is on the wire the next requests queue, so a turn
+instead of four (BEGIN / SET LOCAL ROLE / the function / COMMIT). Measured on the shared
+2-core machine (2026-12-03, other work running): a turn of one INVITE costs about what the
+old four-round-trip transaction did (3-5 ms there), a turn of twenty 0.2-0.6 ms per INVITE.
+While a turn is on the wire the next requests queue, so a turn
 carries as many as arrived during the previous one: one INVITE at low rates (no batching
 window to wait for), tens at a burst. Parameters are bound on the client (psycopg's
 ClientCursor quotes them with libpq's escaping); the text fields from the network are
@@ -57,11 +59,16 @@ connection. A turn that fails releases everything it asked for (the transaction 
 committed before the connection broke: releasing a slot that was never taken is a no-op),
 and queued releases are retried until the database takes them.
 
-(psycopg's pipeline mode would also make a turn one round trip; it was tried before and
-left connections aborted under load: a pipeline whose statement fails or whose caller is
-cancelled leaves results pending on the connection, and the pool handed such connections
-out again. A single Query message has no such state: it either completes or the connection
-is discarded.)
+Why not psycopg's pipeline mode (it would also make a turn one round trip, and was tried
+before this: it left connections aborted under load). Not reproduced here; what libpq
+documents explains it: after one failed command every later command of the pipeline is
+answered PIPELINE_ABORTED up to the next sync point, and the connection stays in pipeline
+mode, unusable for anything else, until the client has read every pending result. A
+caller cancelled by its deadline in the middle of that (or a pool handing the connection
+on) finds it aborted. A single simple-protocol Query message keeps no such state on the
+client: it completes, or the connection is given back broken and the pool discards it.
+Server-side binding is given up for it (no parameters in the simple protocol), which is
+why the values are quoted on the client.
 
 Must not: speak SIP (it returns `Accept`/`Reject`; the edge answers).
 """

@@ -6,6 +6,8 @@ Owns: reading every number with its organization and agent config into a
 it on any change to numbers, organizations or agent configs) and swaps a freshly loaded
 snapshot in, so a change made on any node or by the CLI takes effect everywhere within a
 fraction of a second while a routing decision itself costs no database round trip.
+Connecting and each reload have a deadline (`store.deadline`): on a hung database the
+watcher logs, starts over and keeps serving the snapshot it has.
 Must not: decide routes (`frontdesk.calls.routing` does).
 """
 
