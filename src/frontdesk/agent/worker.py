@@ -38,7 +38,7 @@ from frontdesk.agent.session import ProviderFactory, load_factory, new_session
 from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

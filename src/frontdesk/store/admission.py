@@ -29,7 +29,7 @@ run one after the other, and so do two turns of the same node. Under READ COMMIT
 counts taken after the locks see every `active_calls` row committed by whoever held them
 before, and nobody else can insert a row counted against the same organizations or node
 until this transaction ends. A number belongs to exactly one organization (checked under
-the lock: a number moved since the snapshot is `stale`), so the org lock covers the
+the lock: a number moved since the snapshot is `number-changed`), so the org lock covers the
 number's count too. Inside the batch the requests are decided one after the other, in
 arrival order, each admission adding one to the number, org and node counts the next
 request sees: exactly what consecutive single admissions would have decided. The lock
@@ -43,21 +43,22 @@ could drift. Every refusal is decided by a fresh count in the database (no refus
 answered from a cache).
 
 Routing decides 404/480 (`calls.routing`), once: the function does not refuse for an
-inactive number or a suspended organization, it answers `stale` when the rows no longer
-match the snapshot; the snapshot is then reloaded (within the deadline) and routing decides
-again on it.
+inactive number or a suspended organization, it answers `number-changed` when the rows no
+longer match the snapshot; the snapshot is then reloaded (within the deadline) and routing
+decides again on it. Only when the rows change again during that second look
+is the call refused `number-changed`.
 
 Deadlines. Every request has `db_deadline` seconds from `decide` to its verdict (the pool
-wait, the connection and the statement all count). Past it the INVITE is answered 503 +
-Retry-After, and the request is marked expired: if its turn still comes back with
-`admitted` (the database was slow, not gone), the slot is released at once and its
-sessions row deleted (the edge records the refusal), so a late decision never becomes a
-200 nobody waits for. The wait is never a cancellation of the query (see
-`store.deadline`); a turn that has not come back after `abandon_after` seconds is left to
-finish by itself (it still releases whatever it admitted), and the next turn takes another
-connection. A turn that fails releases everything it asked for (the transaction may have
-committed before the connection broke: releasing a slot that was never taken is a no-op),
-and queued releases are retried until the database takes them.
+wait, the connection and the statement all count). Past it the call is refused `database-
+unavailable` (the edge answers 503 + Retry-After) and the request is marked expired: if its
+turn still comes back with `admitted` (the database was slow, not gone), the slot is
+released at once and its sessions row deleted (the edge records the refusal), so a late
+decision never becomes a 200 nobody waits for. The wait is never a cancellation of the
+query (see `store.deadline`); a turn that has not come back after `abandon_after` seconds
+is left to finish by itself (it still releases whatever it admitted), and the next turn
+takes another connection. A turn that fails releases everything it asked for (the
+transaction may have committed before the connection broke: releasing a slot that was never
+taken is a no-op), and queued releases are retried until the database takes them.
 
 Why not psycopg's pipeline mode (it would also make a turn one round trip, and was tried
 before this: it left connections aborted under load). Not reproduced here; what libpq
@@ -70,7 +71,7 @@ client: it completes, or the connection is given back broken and the pool discar
 Server-side binding is given up for it (no parameters in the simple protocol), which is
 why the values are quoted on the client.
 
-Must not: speak SIP (it returns `Accept`/`Reject`; the edge answers).
+Must not: speak SIP (it returns `Admitted`/`Refused`; each front answers for a reason).
 """
 
 from __future__ import annotations
@@ -79,13 +80,20 @@ import asyncio
 import logging
 import math
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from frontdesk.calls.decision import Accept, Decision, InviteFacts, Reject
+from frontdesk.calls.decision import (
+    Admitted,
+    CallOwner,
+    Decision,
+    InviteFacts,
+    RefusalReason,
+    Refused,
+)
 from frontdesk.calls.routing import Route, RoutingDecider
 from frontdesk.store.deadline import Deadlines
 from frontdesk.store.engine import Connection, Pool
@@ -95,6 +103,24 @@ from frontdesk.store.tx import operator_tx
 log = logging.getLogger(__name__)
 
 _DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
+
+#: what the SQL admission functions may answer besides 'admitted', by the reason it names:
+#: the SQL names are the enum's values (a test reads the functions back from the
+#: database). `frontdesk_admit_many` answers number-changed and the limits; org-suspended
+#: and number-inactive come only from 0004's `frontdesk_admit`, kept for the previous
+#: version's nodes and called by nothing here.
+ADMISSION_VERDICTS: dict[str, RefusalReason] = {
+    reason.value: reason
+    for reason in (
+        RefusalReason.NUMBER_CHANGED,
+        RefusalReason.ORG_SUSPENDED,
+        RefusalReason.NUMBER_INACTIVE,
+        RefusalReason.LIMIT_NUMBER,
+        RefusalReason.LIMIT_ORG,
+        RefusalReason.LIMIT_NODE,
+    )
+}
+_CHANGED = RefusalReason.NUMBER_CHANGED.value
 
 _REAP = b"""
 WITH dead AS (
@@ -200,8 +226,6 @@ class Admission:
         node_id: str,
         node_max_calls: int,
         node_ttl: float,
-        node_busy_answer: str = "486",
-        retry_after: int = 30,
         db_timeout: float = 1.0,
         abandon_after: float = 10.0,
         retry_s: float = 0.2,
@@ -211,8 +235,6 @@ class Admission:
         self.node_id = node_id
         self._node_max = node_max_calls
         self._ttl = node_ttl
-        self._node_503 = node_busy_answer == "503"
-        self._retry_after = str(retry_after)
         self._deadline = db_timeout
         self._abandon_after = max(abandon_after, db_timeout)
         self._retry_s = retry_s
@@ -284,42 +306,33 @@ class Admission:
     # ------------------------------------------------------------------ decisions
     async def decide(self, facts: InviteFacts) -> Decision:
         routed = self._routing.table.route(facts.called, facts.caller)
-        if isinstance(routed, Reject):
+        if isinstance(routed, Refused):
             return routed
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         verdict = await self._ask(facts, routed, deadline)
-        if verdict == "stale":  # the rows changed under the snapshot: routing decides anew
+        if verdict == _CHANGED:  # the rows changed under the snapshot: routing decides anew
             try:
                 routed = await self._reroute(facts, deadline)
             except _DB_ERRORS as exc:
-                log.warning("routing reload failed, answering 503: %s", exc)
-                return self._db_unavailable()
-            if isinstance(routed, Reject):
+                log.warning("routing reload failed, refusing the call: %s", exc)
+                return Refused(RefusalReason.DATABASE_UNAVAILABLE)
+            if isinstance(routed, Refused):
                 return routed
             verdict = await self._ask(facts, routed, deadline)
         if verdict == "admitted":
             slot = self._slots[facts.call_id]
-            return Accept(
-                greeting=routed.config.greeting,
-                context={"route": routed, "session_id": slot.session_id},
+            return Admitted(
+                route=routed, session_id=slot.session_id, greeting=routed.config.greeting
             )
-        if verdict.startswith("limit-"):  # recorded under the number's organization
-            refusal = self._busy(verdict.removeprefix("limit-"))
-            return replace(refusal, context={"entry": routed.entry, "called": routed.called})
-        if verdict == "stale":  # changed again since the reload: the next INVITE will tell
-            log.warning("number %s changed twice during one admission", routed.entry.number_id)
-        return self._db_unavailable()
+        reason = ADMISSION_VERDICTS.get(verdict)
+        if reason is not None:  # recorded under the number's organization
+            owner = CallOwner(routed.entry.org_id, routed.entry.number_id, routed.called)
+            return Refused(reason, owner)
+        # past the deadline, or the database failed the turn
+        return Refused(RefusalReason.DATABASE_UNAVAILABLE)
 
-    def _db_unavailable(self) -> Reject:
-        return Reject(503, "database-unavailable", (("Retry-After", self._retry_after),))
-
-    def _busy(self, level: str) -> Reject:
-        if level == "node" and self._node_503:
-            return Reject(503, "limit-node", (("Retry-After", self._retry_after),))
-        return Reject(486, f"limit-{level}", (("X-Frontdesk-Limit", level),))
-
-    async def _reroute(self, facts: InviteFacts, deadline: float) -> Route | Reject:
+    async def _reroute(self, facts: InviteFacts, deadline: float) -> Route | Refused:
         remaining = deadline - asyncio.get_running_loop().time()
         country = self._routing.table.default_country
         table = await self._reloads.run(load_routing_table(self._pool, country), remaining)

@@ -21,10 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
+from frontdesk.tasks import TaskOwner
 from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
 from frontdesk.web.templating import STATIC_DIR
 

@@ -89,8 +89,7 @@ async def _check_number(conn: Connection, number_id: UUID | None) -> None:
     """404 for a number this connection cannot see (another tenant's, or none)."""
     if number_id is None:
         return
-    cursor = await conn.execute(b"SELECT 1 FROM sip_numbers WHERE id = %s", (number_id,))
-    if await cursor.fetchone() is None:
+    if not await store.can_see_number(conn, number_id):
         raise HTTPException(404, "no such number")
 
 
@@ -365,13 +364,7 @@ async def operations_page(
     async with scoped_tx(pool, user, org_id) as conn:
         live = await store.live_numbers(conn, org_id)
         result = await store.analytics(conn, org_id, days[0], days[1], tz)
-        numbers = await conn.execute(
-            b"SELECT id, phone_number, label FROM sip_numbers"
-            b" WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s"
-            b" ORDER BY phone_number LIMIT 500",
-            {"org": org_id},
-        )
-        number_choices = await numbers.fetchall()
+        number_choices = await store.number_choices(conn, org_id)
     base = {"org": org} if org else {}
     return render(
         request,
@@ -388,6 +381,7 @@ async def operations_page(
             "chart": _analytics_out(result).model_dump(mode="json"),
             "numbers": number_choices,
             "outcomes": store.OUTCOMES,
+            "reasons": store.HISTORY_REASONS,
             "org_query": urlencode(base),
             "next_url": (
                 "/operations?"

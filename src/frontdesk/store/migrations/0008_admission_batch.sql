@@ -10,7 +10,7 @@
 -- Verdicts, one per request, in the order of the arrays:
 --   admitted                              the sessions and active_calls rows are inserted
 --   limit-number | limit-org | limit-node the innermost full limit, in nesting order
---   stale                                 the caller's routing snapshot no longer matches
+--   number-changed                        the caller's routing snapshot no longer matches
 --                                         the rows (number removed or reassigned, number
 --                                         inactive, organization suspended): the caller
 --                                         reloads it and lets routing decide (404/480 are
@@ -64,7 +64,7 @@ BEGIN
         k := array_position(num_ids, p_numbers[i]);
         IF o IS NULL OR k IS NULL OR num_org[k] <> p_orgs[i]
            OR NOT org_active[o] OR NOT num_active[k] THEN
-            verdict := 'stale';
+            verdict := 'number-changed';
         ELSIF num_used[k] >= num_max[k] THEN
             verdict := 'limit-number';
         ELSIF org_max[o] IS NOT NULL AND org_used[o] >= org_max[o] THEN
