@@ -47,6 +47,7 @@ class MediaStats:
     ptime_ms: int = 0
     lost: int = 0
     rtp_rejected: int = 0  # packets from sources other than the call's peer
+    rtp_latch_moves: int = 0  # times the RTP latch moved to a new PBX source
     silence_s: float = 0.0  # since the last RTP packet, when the call ended
     duration_s: float = 0.0  # answer to end, on the edge's clock
 

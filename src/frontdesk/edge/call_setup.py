@@ -1,11 +1,12 @@
 """Call setup at the edge: what an offer allows, and the call's media for the answer.
 
 Owns: checking an INVITE's offer before admission is asked (a call we cannot carry is
-refused first: no common codec, or media from an address that is not the PBX: 488),
-binding the call's RTP and RTCP sockets on a port from the pool, building the call's
-`MediaSession` and `EdgeCall`, and returning the answer SDP for that port to the caller
-(it goes straight into the 200 OK; nothing is stashed on the dialog). Re-INVITE offers
-are checked here too.
+refused first: no common codec, 488; any `c=` address is fine: one that is not the PBX's
+gets symmetric RTP through the call's `RtpLatch`, never RTP of ours), binding the call's
+RTP and RTCP sockets on a port from the pool, building the call's `MediaSession`, latch
+and `EdgeCall`, and returning the answer SDP for that port to the caller (it goes
+straight into the 200 OK; nothing is stashed on the dialog). Re-INVITE offers are
+checked here too.
 
 Must not: decide who may call, or send SIP (the server answers with what this returns).
 """
@@ -17,11 +18,12 @@ import functools
 import socket
 
 from frontdesk.calls.decision import Admitted, InviteFacts
+from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
 from frontdesk.edge.call import EdgeCall, Hangup, RtcpProtocol, RtpProtocol, Transfer
-from frontdesk.errors import PortsExhausted, SdpError
+from frontdesk.errors import PortsExhausted
 from frontdesk.media.session import MediaSession
 from frontdesk.sip.sdp import LocalMedia, SdpAnswer, SessionDescription, negotiate
 from frontdesk.sip.useragent import ServerCall
@@ -52,11 +54,11 @@ class CallSetup:
     def check_offer(self, body: bytes, port: int = 0) -> tuple[SessionDescription, SdpAnswer]:
         """The parsed offer and our answer for `port`; `SdpError` (with its status) if not."""
         offer = SessionDescription.parse(body)
-        answer = negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=port))
-        address = answer.remote_address
-        if address not in ("0.0.0.0", "::") and not self.allowlist.allows(address):
-            raise SdpError(f"media address {address} is not a PBX address", status=488)
-        return offer, answer
+        return offer, negotiate(offer, self.local_media(port))
+
+    def local_media(self, port: int) -> LocalMedia:
+        settings = self.settings
+        return LocalMedia(address=settings.advertised_ip, port=port, codecs=tuple(settings.codecs))
 
     async def open_media(
         self,
@@ -70,10 +72,9 @@ class CallSetup:
     ) -> tuple[EdgeCall, bytes]:
         """Bind the call's RTP/RTCP ports and return the call with its answer SDP."""
         loop = asyncio.get_running_loop()
-        settings = self.settings
         for _attempt in range(_BIND_ATTEMPTS):
             port = self.ports.allocate()
-            answer = negotiate(offer, LocalMedia(address=settings.advertised_ip, port=port))
+            answer = negotiate(offer, self.local_media(port))
             media = MediaSession(
                 codec=answer.codec,
                 payload_type=answer.payload_type,
@@ -81,9 +82,11 @@ class CallSetup:
                 ptime_ms=answer.ptime_ms,
                 now=now,
             )
-            remote = (answer.remote_address, answer.remote_port)
+            latch = RtpLatch.for_offer(
+                answer.remote_address, answer.remote_port, self.allowlist.allows
+            )
             call = EdgeCall(
-                server_call, facts, admitted, media, remote, port, now, on_hangup, on_transfer
+                server_call, facts, admitted, media, latch, port, now, on_hangup, on_transfer
             )
             call.codec, call.ptime_ms = answer.codec, answer.ptime_ms
             if answer.on_hold:

@@ -55,6 +55,7 @@ from frontdesk.sip.useragent import (
     CallEnded,
     IncomingCall,
     InviteRefused,
+    KeyPressed,
     ReferAnswered,
     ServerCall,
     SessionModified,
@@ -154,6 +155,7 @@ class EdgeServer:
         for codec in ("PCMU", "PCMA"):  # prepare the greeting before the first call needs it
             for ptime in (20, 30):
                 greeting_prompt().payloads(codec, ptime)
+                greeting_prompt().pcm_frames(ptime)  # for G.722 calls
         # Objects made at start-up live for the whole process: moving them out of the
         # collector's sight keeps a full collection from stalling the loop for tens of ms
         # while calls are being set up (measured: a 25 ms stall at 200 calls/s without it).
@@ -198,6 +200,10 @@ class EdgeServer:
                 call = self.calls.pop(server_call.call_id, None)
                 now = asyncio.get_running_loop().time()
                 self.teardown.end(server_call.call_id, call, reason, now)
+            case KeyPressed(call=server_call, key=key):  # SIP INFO DTMF
+                call = self.calls.get(server_call.call_id)
+                if call is not None:
+                    call.key_pressed(key)
             case SessionModified(call=server_call, request=request):
                 self._modify(server_call, request.body)
             case ReferAnswered(call=server_call, status=status):
@@ -365,5 +371,5 @@ class EdgeServer:
                 call.on_hold_since = now
         else:
             call.on_hold_since = None
-        call.set_remote((answer.remote_address, answer.remote_port))
+        call.latch.reoffered(answer.remote_address, answer.remote_port)
         ua.accept_modify(server_call, answer.sdp, now)

@@ -18,4 +18,5 @@ class EdgeStats:
     rejected: int = 0
     cancelled: int = 0
     media_timeouts: int = 0
-    rtp_rejected: int = 0  # RTP from sources other than the one the call's SDP named
+    rtp_rejected: int = 0  # RTP from sources the call's latch refused (not its PBX peer)
+    rtp_latched: int = 0  # calls whose SDP address was not the PBX's: RTP sent to its source

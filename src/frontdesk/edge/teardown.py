@@ -93,6 +93,7 @@ class Teardown:
                 ptime_ms=call.ptime_ms,
                 lost=call.media.lost,
                 rtp_rejected=call.rtp_rejected,
+                rtp_latch_moves=call.latch.moves,
                 silence_s=now - call.media.last_rx_time,
                 duration_s=now - call.answered_at,
             )
@@ -103,6 +104,7 @@ class Teardown:
         if call.finish():
             self.ports.release(call.port)
             self.stats.rtp_rejected += call.rtp_rejected
+            self.stats.rtp_latched += call.latch.latching
 
     def record(self, call_id: str) -> CallRecord | None:
         for record in reversed(self.history):
