@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     hold_timeout: float = Field(1800.0, gt=0)
     max_call_duration: float = Field(3600.0, gt=0)
     retry_after: int = Field(30, ge=1)
+    # longest wait for the database in the call path (admission, routing reloads): past it
+    # the INVITE gets 503 + Retry-After and the node reports itself not ready
+    db_deadline: float = Field(1.0, gt=0, le=30)
 
     # Web
     http_host: str = "127.0.0.1"

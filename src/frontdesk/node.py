@@ -153,6 +153,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             node_id=settings.node_id,
             node_max_calls=capacity,
             node_ttl=settings.node_ttl,
+            db_timeout=settings.db_deadline,
         )
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
@@ -176,10 +177,10 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             metrics.watch(edge, admission)
 
             async def ready() -> dict[str, bool]:
+                # a round trip on admission's own connection, within the call path's
+                # deadline: a hung database makes the node not ready, it never hangs /readyz
                 try:
-                    async with pool.connection(timeout=1.0) as conn:
-                        await conn.execute(b"SELECT 1")
-                    database = True
+                    database = await admission.database_ready()
                 except Exception:  # any failure means not ready; the check must not raise
                     database = False
                 return {"sip": edge.sip_address is not None, "database": database}
@@ -219,6 +220,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            await admission.aclose()
             if agents is not None:
                 await agents.stop()
             await background.close()

@@ -71,6 +71,7 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         node_id=settings.node_id,
         node_max_calls=node_capacity(settings.node_max_calls, decider.table.entries()),
         node_ttl=settings.node_ttl,
+        db_timeout=settings.db_deadline,
     )
 
 
@@ -97,9 +98,11 @@ async def entrypoint(ctx: JobContext) -> None:
             open_api(LiveKitCredentials.from_settings(settings))
         )
         decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        admission = admission_for(pool, decider, settings)
+        stack.push_async_callback(admission.aclose)  # before the pool closes
         job = CallJob(
             pool=pool,
-            admission=admission_for(pool, decider, settings),
+            admission=admission,
             recorder=SessionRecorder(pool, settings.node_id),
             control=LiveKitControl(lkapi),
             starter=starter,
