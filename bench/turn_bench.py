@@ -105,19 +105,21 @@ def utterances() -> list[Utterance]:
 
 # ---------------------------------------------------------------------- the nodes (children)
 async def serve(mode: str, workers: int) -> None:
+    from frontdesk.agent import host as agent_host
     from frontdesk.agent.host import AgentHost
     from frontdesk.config import load_settings
     from frontdesk.edge.server import EdgeServer
 
     logging.basicConfig(level=logging.WARNING)
+    spec_for_call = agent_host.spec_for_call
 
-    class ModeHost(AgentHost):
+    async def spec_with_mode(call, pool):  # type: ignore[no-untyped-def]
         """The bench's node has no tenancy: every call gets the mode under test."""
+        spec = await spec_for_call(call, pool)
+        config = spec.config.model_copy(update={"turn_detection": mode})
+        return spec.model_copy(update={"config": config})
 
-        async def _spec_for(self, call):  # type: ignore[no-untyped-def]
-            spec = await super()._spec_for(call)
-            config = spec.config.model_copy(update={"turn_detection": mode})
-            return spec.model_copy(update={"config": config})
+    agent_host.spec_for_call = spec_with_mode  # type: ignore[assignment]
 
     sip_port = free_port()
     settings = load_settings(
@@ -132,10 +134,9 @@ async def serve(mode: str, workers: int) -> None:
         agent_workers=workers,
         agent_provider_factory=OFFLINE,
     )
-    host = ModeHost(settings)
+    host = AgentHost(settings)
     await host.start()
     edge = EdgeServer(settings, Greeter(), responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     facts = {
         "sip_port": sip_port,
