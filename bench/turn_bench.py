@@ -36,6 +36,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import numpy as np
+import soxr
+
 from bench.agent_bench import GREETING, Greeter, Leg, Sip, ms, open_sip, place_call
 from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import free_port
@@ -89,6 +92,7 @@ class Utterance:
     paused: bool
     pause_s: float
     voice: str
+    pause_at: float = 0.0  # seconds into `pcm` where the pause starts
 
 
 def utterances() -> list[Utterance]:
@@ -98,8 +102,8 @@ def utterances() -> list[Utterance]:
             made.append(Utterance(speech_pcm(text, 8000, voice), False, 0.0, voice))
         for index, (before, after) in enumerate(PAUSED):
             pause = 0.6 + 0.9 * ((index * 7 + voice_index * 3) % 15) / 14  # 0.6..1.5 s
-            pcm, _ = paused_speech_pcm(before, after, pause, 8000, voice)
-            made.append(Utterance(pcm, True, round(pause, 2), voice))
+            pcm, at = paused_speech_pcm(before, after, pause, 8000, voice)
+            made.append(Utterance(pcm, True, round(pause, 2), voice, at))
     return made
 
 
@@ -179,7 +183,7 @@ class Outcome:
     latency: float | None  # end of speech → first reply audio (None: no reply)
 
 
-async def speak(leg: Leg, utterance: Utterance, within_s: float = 12.0) -> Outcome:
+async def speak(leg: Leg, utterance: Utterance, within_s: float = 20.0) -> Outcome:
     started = time.perf_counter()
     leg.tape += utterance.pcm
     while leg.tape:  # noqa: ASYNC110 (the sender drains it on the wall clock)
@@ -205,7 +209,10 @@ async def one_call(sip: Sip, sip_port: int, number: int, batch: list[Utterance])
     try:
         if await leg.quiet(0.7, within_s=30):  # the greeting has played
             for utterance in batch:
-                outcomes.append(await speak(leg, utterance))
+                outcome = await speak(leg, utterance)
+                outcomes.append(outcome)
+                if outcome.latency is None and not outcome.cut_off:
+                    await asyncio.sleep(8.0)  # a late reply must not land on the next one
                 await leg.quiet(0.8, within_s=30)  # the reply has played
     finally:
         leg.sending = False
@@ -217,7 +224,7 @@ async def one_call(sip: Sip, sip_port: int, number: int, batch: list[Utterance])
 
 
 async def run_mode(mode: str, said: list[Utterance], calls: int) -> list[Outcome]:
-    async with node(mode, workers=min(calls, 2)) as facts:
+    async with node(mode, workers=1) as facts:
         print(f"{mode} node: {facts}", file=sys.stderr, flush=True)
         sip = await open_sip()
         sip_port = int(str(facts["sip_port"]))
@@ -228,6 +235,47 @@ async def run_mode(mode: str, said: list[Utterance], calls: int) -> list[Outcome
         assert sip.transport is not None
         sip.transport.close()
     return [outcome for result in results for outcome in result]
+
+
+def decisions(said: list[Utterance]) -> list[str]:
+    """The detector's verdict alone, without the call path or this machine's load: at each
+    pause (and at the end of each complete sentence) with 0.2 s of silence after the words,
+    as the framework asks it, SmartTurn on the audio and the rule on whisper's words."""
+    from frontdesk.agent.providers.offline_stt import WhisperSTT
+    from frontdesk.agent.providers.turn_model import load_smart_turn, words_continue
+
+    model, whisper = load_smart_turn(), WhisperSTT()
+    verdicts: dict[bool, list[tuple[bool, bool]]] = {True: [], False: []}
+    for utterance in said:
+        audio = np.frombuffer(utterance.pcm, dtype="<i2")
+        if utterance.paused:
+            audio = audio[: round(utterance.pause_at * 8000)]
+        audio = np.concatenate([audio, np.zeros(1600, dtype=np.int16)])
+        complete_audio = model.probability(audio, 8000) >= 0.5
+        words = whisper.transcribe(np.asarray(soxr_16k(audio), dtype=np.float32))
+        verdicts[utterance.paused].append(
+            (complete_audio, complete_audio and not words_continue(words))
+        )
+    rows = []
+    for paused, label in (
+        (True, "pauses judged complete (a cut-off)"),
+        (False, "ends judged complete"),
+    ):
+        got = verdicts[paused]
+        audio_only = sum(a for a, _ in got)
+        both = sum(b for _, b in got)
+        rows.append(
+            f"| detector alone: {label} | audio only {audio_only}/{len(got)}; "
+            f"audio and words {both}/{len(got)} |"
+        )
+    return rows
+
+
+def soxr_16k(audio: object) -> object:
+    import numpy as np
+
+    samples = np.asarray(audio, dtype=np.float32) / 32768.0
+    return soxr.resample(samples, 8000, 16000)
 
 
 def rows_for(mode: str, outcomes: list[Outcome]) -> list[str]:
@@ -245,7 +293,7 @@ def rows_for(mode: str, outcomes: list[Outcome]) -> list[str]:
         f"| `{mode}`: false cut-offs on the pause set | {cut}/{len(paused)} "
         f"({100 * cut / max(1, len(paused)):.0f} %; by voice {per_voice}) |",
         f"| `{mode}`: end of speech → first agent audio, complete sentences | {ms(waits)} |",
-        f"| `{mode}`: utterances with no reply within 12 s | {unanswered}/{len(outcomes)} |",
+        f"| `{mode}`: utterances with no reply within 20 s | {unanswered}/{len(outcomes)} |",
     ]
 
 
@@ -260,7 +308,10 @@ async def main_async(calls: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=3, help="concurrent calls per mode")
+    parser.add_argument("--calls", type=int, default=1, help="concurrent calls per mode")
+    parser.add_argument(
+        "--decisions", action="store_true", help="only the detector's verdicts, no calls"
+    )
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,6 +319,10 @@ def main() -> None:
         asyncio.run(serve(args.serve, args.workers))
         return
     started = time.strftime("%Y-%m-%d %H:%M")
+    if args.decisions:
+        for row in decisions(utterances()):
+            print(row)
+        return
     rows = asyncio.run(main_async(args.calls))
     print(
         f"\n### Turn taking — {started}, {platform.processor() or platform.machine()}, "
