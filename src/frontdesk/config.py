@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     pbx_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_ip: str | None = None
     rtp_ports: str = "10000-12000"
+    # audio codecs we answer with, in order of preference; G.722 costs ~3x G.711's CPU
+    # per call (docs/benchmarks.md): a node for hundreds of HD calls may put it last
+    codecs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
 
     # Node and calls
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")
@@ -140,6 +143,22 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"PBX address {item!r} is not an IP address or CIDR") from exc
         return value
+
+    @field_validator("codecs", mode="before")
+    @classmethod
+    def _codec_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs_valid(cls, value: list[str]) -> list[str]:
+        names = [item.upper() for item in value]
+        unknown = [item for item in names if item not in ("G722", "PCMU", "PCMA")]
+        if unknown or not names or len(set(names)) != len(names):
+            raise ValueError(
+                f"codecs {value!r}: give some of G722, PCMU, PCMA, each once, best first"
+            )
+        return names
 
     @field_validator("public_ip")
     @classmethod

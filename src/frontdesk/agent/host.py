@@ -37,6 +37,7 @@ from uuid import UUID
 from frontdesk.agent.ipc import FrameError, FrameReader, Kind, Message, encode, json_payload
 from frontdesk.agent.spec import CallSpec, call_spec
 from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.keypad import key_action
 from frontdesk.calls.responder import asset_pcm
 from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
@@ -241,9 +242,11 @@ class AgentHost:
             self.calls_started += 1
             slot = agent_call.slot
             audio.on_frame = functools.partial(worker.send, Kind.AUDIO_IN, slot)
+            audio.on_dtmf = functools.partial(self._on_key, agent_call)
             await audio.closed_wait()
         finally:
             audio.on_frame = None
+            audio.on_dtmf = None
             self._finish(agent_call)
 
     def _finish(self, agent_call: AgentCall) -> None:
@@ -285,6 +288,38 @@ class AgentHost:
                 )
             return spec
         return await call_spec(call.call_id, route, session_id, self.pool)
+
+    def _on_key(self, agent_call: AgentCall, key: str) -> None:
+        """A key the caller pressed: its configured action, else input for the agent.
+
+        The worker hears of every key (it stops the agent talking for an action, and
+        gathers the other keys into the caller's input); a `transfer` key makes our
+        REFER here, a `hangup` key ends the call.
+        """
+        action = key_action(agent_call.spec.config.key_actions, key)
+        worker = agent_call.worker
+        if worker is not None:
+            worker.send_json(Kind.DTMF, agent_call.slot, {"digit": key, "action": action})
+        if action == "transfer":
+            agent_call.audio.clear()
+            task = self._tools.spawn(self._key_transfer(agent_call, key), name="key transfer")
+            agent_call.tools.add(task)
+            task.add_done_callback(agent_call.tools.discard)
+        elif action == "hangup":
+            agent_call.audio.clear()
+            self._hangup_after_audio(agent_call, "caller-key")
+
+    async def _key_transfer(self, agent_call: AgentCall, key: str) -> None:
+        try:
+            status = await self._transfer(agent_call)
+        except RuntimeError as exc:  # no transfer target, or no edge
+            log.warning("key transfer of call %s: %s", agent_call.call.call_id, exc)
+            status = 0
+        worker = agent_call.worker
+        if status != 200 and worker is not None:  # the agent tells the caller
+            worker.send_json(
+                Kind.DTMF, agent_call.slot, {"digit": key, "action": "transfer-failed"}
+            )
 
     def _fail(self, agent_call: AgentCall, reason: str) -> None:
         """The agent is gone: an apology, then BYE."""

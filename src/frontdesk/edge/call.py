@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from frontdesk.calls.audio import CallAudio
 from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.media.session import MediaSession
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ Addr = tuple[str, int]
 
 
 class RtpProtocol(asyncio.DatagramProtocol):
-    """RTP for one call: only the address and port the SDP named get in."""
+    """RTP for one call: only the source its `RtpLatch` accepts gets in."""
 
     def __init__(self, call: EdgeCall) -> None:
         self._call = call
@@ -50,7 +51,7 @@ class EdgeCall:
         facts: InviteFacts,
         decision: Accept,
         media: MediaSession,
-        remote: Addr,
+        latch: RtpLatch,
         port: int,
         now: float,
         on_hangup: Callable[[EdgeCall, str], None],
@@ -59,7 +60,7 @@ class EdgeCall:
         self.facts = facts
         self.decision = decision
         self.media = media
-        self.remote = remote
+        self.latch = latch  # where our RTP goes, whose RTP gets in (symmetric RTP)
         self.port = port
         self.answered_at = now
         self.on_hold_since: float | None = None
@@ -86,16 +87,21 @@ class EdgeCall:
 
     # -- media in ---------------------------------------------------------------------
     def on_rtp(self, data: bytes, host: str, port: int) -> None:
-        if (host, port) != self.remote or self.finished:
+        if self.finished or not self.latch.accept(host, port):
             self.rtp_rejected += 1
             return
         now = asyncio.get_running_loop().time()
         for digit in self.media.receive(data, now):
-            self.dtmf.append(digit.digit)
-            self.audio.feed_dtmf(digit.digit)
+            self.key_pressed(digit.digit)
+
+    def key_pressed(self, key: str) -> None:
+        """A DTMF key, from RFC 4733 telephone-events or a SIP INFO."""
+        if not self.finished:
+            self.dtmf.append(key)
+            self.audio.feed_dtmf(key)
 
     def on_rtcp(self, data: bytes, host: str, port: int) -> None:
-        if host == self.remote[0] and not self.finished:
+        if not self.finished and self.latch.accepts_rtcp_from(host):
             self.rtcp_packets += 1
 
     # -- media clock ------------------------------------------------------------------
@@ -103,14 +109,17 @@ class EdgeCall:
         transport = self.rtp
         if transport is None or self.finished:
             return
-        remote = self.remote
-        for packet in self.media.tick(now):
-            transport.sendto(packet, remote)
+        remote = self.latch.remote
+        if remote is not None:  # latching and no RTP yet: send nothing, keep the greeting
+            for packet in self.media.tick(now):
+                transport.sendto(packet, remote)
         for frame in self.media.pull_audio(now):
             self.audio.feed_frame(frame)
 
-    def set_remote(self, remote: Addr) -> None:
-        self.remote = remote
+    @property
+    def remote(self) -> Addr | None:
+        """Where our RTP goes now (None: waiting for the PBX's first packet)."""
+        return self.latch.remote
 
     # -- the end ----------------------------------------------------------------------
     def finish(self) -> bool:

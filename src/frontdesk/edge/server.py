@@ -37,6 +37,7 @@ from frontdesk.calls.media_schedule import SlotSchedule
 from frontdesk.calls.record import CallRecord
 from frontdesk.calls.responder import greeting_prompt, run_echo_responder
 from frontdesk.calls.routing import Route
+from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.calls.rtp_ports import RtpPortPool
 from frontdesk.calls.watchdog import WatchdogLimits, expired
 from frontdesk.config import Settings
@@ -57,6 +58,7 @@ from frontdesk.sip.useragent import (
     CallEnded,
     IncomingCall,
     InviteRefused,
+    KeyPressed,
     ReferAnswered,
     ServerCall,
     SessionModified,
@@ -85,7 +87,8 @@ class EdgeStats:
     rejected: int = 0
     cancelled: int = 0
     media_timeouts: int = 0
-    rtp_rejected: int = 0  # RTP from sources other than the one the call's SDP named
+    rtp_rejected: int = 0  # RTP from sources the call's latch refused (not its PBX peer)
+    rtp_latched: int = 0  # calls whose SDP address was not the PBX's: RTP sent to its source
 
 
 def _bound_udp(host: str, port: int) -> socket.socket:
@@ -192,6 +195,7 @@ class EdgeServer:
         for codec in ("PCMU", "PCMA"):  # prepare the greeting before the first call needs it
             for ptime in (20, 30):
                 greeting_prompt().payloads(codec, ptime)
+                greeting_prompt().pcm_frames(ptime)  # for G.722 calls
         # Objects made at start-up live for the whole process: moving them out of the
         # collector's sight keeps a full collection from stalling the loop for tens of ms
         # while calls are being set up (measured: a 25 ms stall at 200 calls/s without it).
@@ -326,6 +330,10 @@ class EdgeServer:
                     self._close_record(record, "cancelled", "cancel", 487)
             case CallEnded(call=server_call, reason=reason):
                 self._end(server_call, reason)
+            case KeyPressed(call=server_call, key=key):  # SIP INFO DTMF
+                call = self.calls.get(server_call.call_id)
+                if call is not None:
+                    call.key_pressed(key)
             case SessionModified(call=server_call, request=request):
                 self._modify(server_call, request.body)
             case ReferAnswered(call=server_call, status=status):
@@ -356,7 +364,7 @@ class EdgeServer:
         # 1. what the offer allows: a call we cannot carry is refused before admission
         try:
             offer = SessionDescription.parse(server_call.invite.body)
-            self._check_media_address(offer)
+            self._check_media(offer)
         except SdpError as exc:
             self._refuse(server_call, record, Reject(exc.status, f"sdp: {exc}"))
             return
@@ -419,10 +427,9 @@ class EdgeServer:
         now: float,
     ) -> EdgeCall:
         loop = asyncio.get_running_loop()
-        settings = self.settings
         for _attempt in range(8):
             port = self.ports.allocate()
-            answer = negotiate(offer, LocalMedia(address=settings.advertised_ip, port=port))
+            answer = negotiate(offer, self._local_media(port))
             media = MediaSession(
                 codec=answer.codec,
                 payload_type=answer.payload_type,
@@ -430,9 +437,11 @@ class EdgeServer:
                 ptime_ms=answer.ptime_ms,
                 now=now,
             )
-            remote = (answer.remote_address, answer.remote_port)
+            latch = RtpLatch.for_offer(
+                answer.remote_address, answer.remote_port, self.allowlist.allows
+            )
             call = EdgeCall(
-                server_call, facts, decision, media, remote, port, now, self._agent_hangup
+                server_call, facts, decision, media, latch, port, now, self._agent_hangup
             )
             call.codec, call.ptime_ms = answer.codec, answer.ptime_ms
             if answer.on_hold:
@@ -468,11 +477,14 @@ class EdgeServer:
             return "::" if ":" in remote_host else "0.0.0.0"
         return host
 
-    def _check_media_address(self, offer: SessionDescription) -> None:
-        answer = negotiate(offer, LocalMedia(address=self.settings.advertised_ip, port=0))
-        address = answer.remote_address
-        if address not in ("0.0.0.0", "::") and not self.allowlist.allows(address):
-            raise SdpError(f"media address {address} is not a PBX address", status=488)
+    def _check_media(self, offer: SessionDescription) -> None:
+        """Refuse (488) an offer we cannot answer. Any `c=` address is fine: one that is
+        not the PBX's gets symmetric RTP (`RtpLatch`), never RTP of ours."""
+        negotiate(offer, self._local_media(0))
+
+    def _local_media(self, port: int) -> LocalMedia:
+        settings = self.settings
+        return LocalMedia(address=settings.advertised_ip, port=port, codecs=tuple(settings.codecs))
 
     def _unavailable(self, reason: str) -> Reject:
         return Reject(503, reason, (("Retry-After", str(self.settings.retry_after)),))
@@ -547,10 +559,7 @@ class EdgeServer:
             return
         try:
             offer = SessionDescription.parse(body)
-            self._check_media_address(offer)
-            answer = negotiate(
-                offer, LocalMedia(address=self.settings.advertised_ip, port=call.port)
-            )
+            answer = negotiate(offer, self._local_media(call.port))
         except SdpError as exc:
             ua.reject_modify(server_call, exc.status, now)
             return
@@ -559,7 +568,7 @@ class EdgeServer:
                 call.on_hold_since = now
         else:
             call.on_hold_since = None
-        call.set_remote((answer.remote_address, answer.remote_port))
+        call.latch.reoffered(answer.remote_address, answer.remote_port)
         ua.accept_modify(server_call, answer.sdp, now)
 
     def _end(self, server_call: ServerCall, reason: str) -> None:
@@ -583,6 +592,7 @@ class EdgeServer:
                 ptime_ms=call.ptime_ms,
                 lost=call.media.lost,
                 rtp_rejected=call.rtp_rejected,
+                rtp_latch_moves=call.latch.moves,
                 silence_s=loop_now - call.media.last_rx_time,
                 duration_s=loop_now - call.answered_at,
             )
@@ -593,6 +603,7 @@ class EdgeServer:
         if call.finish():
             self.ports.release(call.port)
             self.stats.rtp_rejected += call.rtp_rejected
+            self.stats.rtp_latched += call.latch.latching
 
     def _close_record(self, record: CallRecord, outcome: str, reason: str, status: int) -> None:
         record.outcome = outcome

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from frontdesk.errors import FrontdeskError
 
@@ -30,6 +30,12 @@ class KnowledgeEntry(BaseModel):
 
     question: str = Field(min_length=1, max_length=1000)
     answer: str = Field(min_length=1, max_length=4000)
+
+
+#: what a key on the caller's keypad may do instead of going to the agent as input:
+#: `transfer` (a blind transfer to `transfer_target`), `hangup` (end the call)
+KeyAction = Literal["transfer", "hangup"]
+PHONE_KEYS = "0123456789*#ABCD"
 
 
 class TenantConfig(BaseModel):
@@ -51,6 +57,20 @@ class TenantConfig(BaseModel):
     knowledge_text: str = Field("", max_length=200_000)
     transfer_target: str | None = Field(None, max_length=200)  # a PBX extension or number
     business_hours: str | None = Field(None, max_length=2000)
+    # keys with an action (e.g. {"0": "transfer"}); other keys reach the agent as input
+    key_actions: dict[str, KeyAction] = Field(default_factory=dict)
+
+    @field_validator("key_actions", mode="before")
+    @classmethod
+    def _phone_keys(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value  # pydantic says what is wrong with it
+        checked: dict[Any, Any] = {}
+        for key, action in value.items():
+            if not isinstance(key, str) or len(key) != 1 or key.upper() not in PHONE_KEYS:
+                raise ValueError(f"{key!r} is not a phone key (0-9, *, #, A-D)")
+            checked[key.upper()] = action
+        return checked
 
 
 OVERRIDABLE = frozenset(TenantConfig.model_fields)
