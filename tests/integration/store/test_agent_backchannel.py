@@ -148,7 +148,8 @@ async def test_wait_stop_stops_the_agent_within_300_ms(node: Node, tmp_path: Pat
     sent, received = loud(result.sent_wav), loud(result.received_wav)
     onset = next(i for i, on in enumerate(sent) if on)
     assert 6.8 < onset * HOP < 7.3, onset * HOP
-    assert sum(received[onset - 100 : onset]) > 40, "the greeting was not playing"
+    # the greeting was playing (a pause between its sentences may fall just before onset)
+    assert sum(received[onset - 150 : onset]) > 20, "the greeting was not playing"
     quiet_run = 30  # 300 ms of silence: the agent stopped
     stop = next(
         i for i in range(onset, len(received) - quiet_run) if not any(received[i : i + quiet_run])
