@@ -109,9 +109,12 @@ class Settings(BaseSettings):
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)
     web_secure_cookies: bool | None = None  # None: Secure when the request came over https
-    web_login_max_failures: int = Field(5, ge=1)  # per email and per client IP, in the window
+    # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
+    web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
+    # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Operations dashboard: the IANA zone its days and hours are in when a request names none
     operations_time_zone: str = Field("Europe/Rome", min_length=1, max_length=64)
@@ -129,20 +132,20 @@ class Settings(BaseSettings):
     livekit_reconcile_interval: float = Field(10.0, gt=0)  # compare rows with LiveKit's rooms
     livekit_reconcile_grace: float = Field(20.0, gt=0)  # a younger row is never judged
 
-    @field_validator("pbx_addresses", mode="before")
+    @field_validator("pbx_addresses", "trusted_proxies", mode="before")
     @classmethod
-    def _pbx_list(cls, value: Any) -> Any:
+    def _address_list(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("pbx_addresses")
     @classmethod
     def _pbx_valid(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"PBX address {item!r} is not an IP address or CIDR") from exc
-        return value
+        return _networks_valid(value, "PBX address")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, value: list[str]) -> list[str]:
+        return _networks_valid(value, "trusted proxy")
 
     @field_validator("codecs", mode="before")
     @classmethod
@@ -196,6 +199,11 @@ class Settings(BaseSettings):
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.pbx_addresses)
 
     @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        """The reverse proxies whose X-Forwarded-For is believed, as parsed networks."""
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @property
     def advertised_ip(self) -> str:
         """The address put in Contact and SDP `c=`: PUBLIC_IP, else the bound SIP host."""
         if self.public_ip:
@@ -218,6 +226,15 @@ class Settings(BaseSettings):
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+
+def _networks_valid(value: list[str], what: str) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{what} {item!r} is not an IP address or CIDR") from exc
+    return value
 
 
 def _parse_port_range(value: str) -> tuple[int, int]:

@@ -20,14 +20,16 @@ from frontdesk.agent.providers.keys import check_provider_keys
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
+from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
+from frontdesk.web.security import server_config
 
 log = logging.getLogger("frontdesk")
 
@@ -92,7 +94,7 @@ def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None
     for (slug, picks), users in chosen.items():
         where = f"{slug} {', '.join(u.phone_number for u in users[:3])}"
         where += f" (+{len(users) - 3} more)" if len(users) > 3 else ""
-        configs.append((where, users[0].org_config.model_copy(update=dict(picks))))
+        configs.append((where, merge_keys(users[0].org_config, dict(picks), _PROVIDER_KEYS)))
     problems = check_provider_keys(configs, settings)
     for problem in problems:
         if not problem.fatal:
@@ -128,8 +130,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             node_id=settings.node_id,
             node_max_calls=capacity,
             node_ttl=settings.node_ttl,
-            node_busy_answer=settings.node_busy_answer,
-            retry_after=settings.retry_after,
         )
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
@@ -146,7 +146,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         web_task: asyncio.Task[None] | None = None
         try:
             if agents is not None:
-                agents.attach(edge)
                 await agents.start()  # worker processes load their models
             await edge.start()
             metrics.watch(edge, admission)
@@ -168,7 +167,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 tasks=background,
             )
             web = _WebServer(
-                uvicorn.Config(
+                server_config(
                     app,
                     host=settings.http_host,
                     port=settings.http_port,

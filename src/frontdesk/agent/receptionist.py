@@ -26,8 +26,8 @@ from livekit.agents import Agent, ModelSettings, RunContext, ToolError, function
 
 from frontdesk.agent.backchannel import Transcribing, is_backchannel
 from frontdesk.agent.spec import CallSpec
+from frontdesk.calls.handle import TRANSFERRED
 
-TRANSFERRED = 200
 _KB_LIMIT = 30_000  # characters of knowledge text put in front of a model
 
 

@@ -30,10 +30,9 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 
 from frontdesk.agent.capacity import node_capacity
-from frontdesk.calls.decision import Accept
+from frontdesk.calls.decision import Admitted
 from frontdesk.calls.routing import RoutingDecider, RoutingTable
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import AgentStarter, CallJob, LiveKitControl
@@ -42,6 +41,7 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         node_id=settings.node_id,
         node_max_calls=node_capacity(settings.node_max_calls, decider.table.entries()),
         node_ttl=settings.node_ttl,
-        node_busy_answer=settings.node_busy_answer,
-        retry_after=settings.retry_after,
     )
 
 
@@ -111,7 +109,7 @@ async def entrypoint(ctx: JobContext) -> None:
         log.exception("job %s failed before its call was set up", ctx.job.id)
         ctx.shutdown("setup-failed")
     finally:
-        admitted = result is not None and isinstance(result.decision, Accept)
+        admitted = result is not None and isinstance(result.decision, Admitted)
         released = result.released if result is not None else None
 
         async def close_resources() -> None:

@@ -27,7 +27,7 @@ only during the function; measured before this, with eight round trips under the
 lock, admission serialised the node at ~300 calls/s. (psycopg's pipeline mode would make
 it one round trip; tried, it left connections aborted under load: not used yet.)
 
-Must not: speak SIP (it returns `Accept`/`Reject`; the edge answers).
+Must not: speak SIP (it returns `Admitted`/`Refused`; each front answers for a reason).
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from frontdesk.calls.decision import Accept, Decision, InviteFacts, Reject
+from frontdesk.calls.decision import Admitted, Decision, InviteFacts, RefusalReason, Refused
 from frontdesk.calls.routing import Route, RoutingDecider
 from frontdesk.store.engine import Pool
 from frontdesk.store.tx import operator_tx
@@ -48,6 +48,20 @@ from frontdesk.store.tx import operator_tx
 log = logging.getLogger(__name__)
 
 _DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
+
+#: what `frontdesk_admit` may answer besides 'admitted', by the reason it names: the SQL
+#: names are the enum's values (a test reads the function back from the database)
+ADMISSION_VERDICTS: dict[str, RefusalReason] = {
+    reason.value: reason
+    for reason in (
+        RefusalReason.NUMBER_CHANGED,
+        RefusalReason.ORG_SUSPENDED,
+        RefusalReason.NUMBER_INACTIVE,
+        RefusalReason.LIMIT_NUMBER,
+        RefusalReason.LIMIT_ORG,
+        RefusalReason.LIMIT_NODE,
+    )
+}
 
 _REAP = b"""
 WITH dead AS (
@@ -87,8 +101,6 @@ class Admission:
         node_id: str,
         node_max_calls: int,
         node_ttl: float,
-        node_busy_answer: str = "486",
-        retry_after: int = 30,
         db_timeout: float = 1.0,
     ) -> None:
         self._pool = pool
@@ -96,8 +108,6 @@ class Admission:
         self.node_id = node_id
         self._node_max = node_max_calls
         self._ttl = node_ttl
-        self._node_503 = node_busy_answer == "503"
-        self._retry_after = str(retry_after)
         self._db_timeout = db_timeout
         self._slots: dict[str, Slot] = {}  # by SIP Call-ID, while the call holds a slot
         self._unreleased: set[uuid.UUID] = set()  # released while the database was away
@@ -151,29 +161,23 @@ class Admission:
     # ------------------------------------------------------------------ decisions
     async def decide(self, facts: InviteFacts) -> Decision:
         routed = self._routing.table.route(facts.called, facts.caller)
-        if isinstance(routed, Reject):
+        if isinstance(routed, Refused):
             return routed
         session_id = uuid.uuid4()
+        admitted = Admitted(route=routed, session_id=session_id, greeting=routed.config.greeting)
         try:
             refusal = await self._admit(facts, routed, session_id)
         except _DB_ERRORS as exc:
-            log.warning("admission failed, answering 503: %s", exc)
-            return Reject(503, "database-unavailable", (("Retry-After", self._retry_after),))
+            log.warning("admission failed, refusing the call: %s", exc)
+            return Refused(RefusalReason.DATABASE_UNAVAILABLE)
         if refusal is not None:  # recorded under the number's organization
-            return replace(refusal, context={"entry": routed.entry, "called": routed.called})
+            return Refused(refusal, admitted.owner)
         self._slots[facts.call_id] = Slot(session_id, routed)
-        return Accept(
-            greeting=routed.config.greeting, context={"route": routed, "session_id": session_id}
-        )
-
-    def _busy(self, level: str) -> Reject:
-        if level == "node" and self._node_503:
-            return Reject(503, "limit-node", (("Retry-After", self._retry_after),))
-        return Reject(486, f"limit-{level}", (("X-Frontdesk-Limit", level),))
+        return admitted
 
     async def _admit(
         self, facts: InviteFacts, route: Route, session_id: uuid.UUID
-    ) -> Reject | None:
+    ) -> RefusalReason | None:
         """The decision (`frontdesk_admit`) in one transaction and one round trip."""
         entry = route.entry
         async with operator_tx(self._pool, wait_s=self._db_timeout) as conn:
@@ -183,12 +187,10 @@ class Admission:
                  facts.call_id or "(none)", route.caller[:128], route.called),
             )  # fmt: skip
             row = await cursor.fetchone()
-        verdict = row[0] if row is not None else "number-changed"
+        verdict = row[0] if row is not None else RefusalReason.NUMBER_CHANGED.value
         if verdict == "admitted":
             return None
-        if verdict.startswith("limit-"):
-            return self._busy(verdict.removeprefix("limit-"))
-        return Reject(480, verdict)  # number-changed | org-suspended | number-inactive
+        return ADMISSION_VERDICTS[verdict]
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         """Free the call's slot: exactly once, however often or late this is called."""

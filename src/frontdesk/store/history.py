@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from psycopg import sql
 
+from frontdesk.calls.decision import RefusalReason
 from frontdesk.store.engine import Connection
 
 OUTCOMES: Final = ("in-progress", "completed", "rejected", "cancelled", "failed")
@@ -38,17 +39,30 @@ MAX_PAGE: Final = 200
 MAX_RANGE_DAYS: Final = 366 * 2
 _MAX_CALLER = 32
 
-#: refusal reasons as recorded (calls/routing.py, store/admission.py, edge/server.py), by
-#: the group the dashboard shows; any other reason is shown under "other"
+_R = RefusalReason
+#: every refusal reason (`RefusalReason`, the one list) by the group the dashboard shows
+#: it under; a test fails when a reason has none. A reason not recorded by this version
+#: (an older row) is shown under "other".
 REFUSAL_GROUPS: Final[dict[str, str]] = {
-    "limit-number": "number limit",
-    "limit-org": "organization limit",
-    "limit-node": "node limit",
-    "unknown-number": "unknown number",
-    "number-inactive": "inactive",
-    "org-suspended": "inactive",
-    "number-changed": "inactive",
+    _R.LIMIT_NUMBER: "number limit",
+    _R.LIMIT_ORG: "organization limit",
+    _R.LIMIT_NODE: "node limit",
+    _R.UNKNOWN_NUMBER: "unknown number",
+    _R.NUMBER_INACTIVE: "inactive",
+    _R.ORG_SUSPENDED: "inactive",
+    _R.NUMBER_CHANGED: "inactive",
+    _R.OVERLOAD: "other",
+    _R.DATABASE_UNAVAILABLE: "other",
+    _R.DECIDER_ERROR: "other",
+    _R.SHUTTING_DOWN: "other",
+    _R.RTP_PORTS_EXHAUSTED: "other",
+    _R.BAD_SDP: "other",
+    _R.UNACCEPTABLE_MEDIA: "other",
+    _R.BAD_INVITE: "other",
 }
+#: the reasons the history filter offers: how answered calls commonly end, then every
+#: refusal reason
+HISTORY_REASONS: Final = ("remote-bye", "media-timeout", "cancel", *(r.value for r in _R))
 REFUSAL_GROUP_ORDER: Final = (
     "number limit",
     "organization limit",
@@ -57,6 +71,23 @@ REFUSAL_GROUP_ORDER: Final = (
     "inactive",
     "other",
 )
+
+
+async def can_see_number(conn: Connection, number_id: UUID) -> bool:
+    """Whether this connection (RLS decides: a tenant's own numbers) sees the number."""
+    cursor = await conn.execute(b"SELECT 1 FROM sip_numbers WHERE id = %s", (number_id,))
+    return await cursor.fetchone() is not None
+
+
+async def number_choices(conn: Connection, org_id: UUID | None) -> list[tuple[UUID, str, str]]:
+    """(id, number, label) of the numbers a history filter offers, by number (500 at most)."""
+    cursor = await conn.execute(
+        b"SELECT id, phone_number, label FROM sip_numbers"
+        b" WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s"
+        b" ORDER BY phone_number LIMIT 500",
+        {"org": org_id},
+    )
+    return list(await cursor.fetchall())
 
 
 class InvalidFilter(ValueError):

@@ -26,10 +26,10 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import live_counts, number_owners
 from frontdesk.store.tx import operator_tx
+from frontdesk.tasks import TaskOwner
 from frontdesk.web.auth import CurrentUser
 
 log = logging.getLogger(__name__)
