@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from bench.agent_bench import Sip, loud, open_sip, place_call
-from frontdesk.calls.decision import Accept, Decision, InviteFacts
+from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.calls.record import CallRecord
 from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import free_port
@@ -48,7 +48,7 @@ PACKET_BYTES = 320  # 20 ms of 8 kHz 16-bit PCM
 
 class LongGreeter:
     async def decide(self, facts: InviteFacts) -> Decision:
-        return Accept(greeting=GREETING)
+        return Admitted(greeting=GREETING)
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         return None
@@ -96,7 +96,7 @@ async def one_call(
             break
         await asyncio.sleep(0.05)
     record = records[call_id]
-    agent = [i for i in record.transcript if i["role"] == "agent"]
+    agent = [line for line in record.transcript if line.role == "agent"]
     if not agent:  # the greeting never finished: still paused 8 s after the caller spoke
         return True, None
     greeting = agent[0]
@@ -108,7 +108,7 @@ async def one_call(
             stop = previous - onset
             break
         previous = t
-    return bool(greeting["interrupted"]), stop
+    return bool(greeting.interrupted), stop
 
 
 async def main_async(quick: bool) -> list[str]:
@@ -145,7 +145,6 @@ async def main_async(quick: bool) -> list[str]:
         responder=host.run_call,
         on_record=lambda r: records.__setitem__(r.call_id, r),
     )
-    host.attach(edge)
     await edge.start()
     sip = await open_sip()
     rows: list[str] = []

@@ -4,7 +4,8 @@ Owns: the provider factory hook (`FRONTDESK_AGENT_PROVIDER_FACTORY`, `module:fun
 so tests and benchmarks run the same code with fake providers), how turns are taken on a
 phone line (VAD endpointing, fast barge-in that a cough or an "mm-hmm" does not end,
 no echo warm-up), and `new_session`, which
-the edge's worker processes and the LiveKit job both call.
+the edge's worker processes and the LiveKit job both call, and `served_by`, which both
+fronts use to put on each transcript line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
 """
 
@@ -80,3 +81,23 @@ def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) ->
         vad=providers.vad,
         **session_options(settings),
     )
+
+
+def served_by(item: llm.ChatMessage) -> dict[str, str]:
+    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
+    `tts` for the agent's (the framework stamps the instance that answered, also behind a
+    fallback adapter), as the provider names itself: `frontdesk-offline` is the
+    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
+    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
+    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
+    metrics = item.metrics
+    stamped = {
+        "stt": metrics.get("stt_metadata"),
+        "llm": metrics.get("llm_metadata"),
+        "tts": metrics.get("tts_metadata"),
+    }
+    return {
+        kind: str(metadata["model_provider"])
+        for kind, metadata in stamped.items()
+        if metadata and metadata.get("model_provider")
+    }

@@ -107,7 +107,6 @@ async def llm_node(pool: Pool, tmp_path: Path) -> AsyncIterator[LLMNode]:
         host = AgentHost(settings, pool)
         await host.start()
         edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-        host.attach(edge)
         await edge.start()
         try:
             yield LLMNode(settings, edge, pool, recorder, server, holder)
@@ -239,6 +238,6 @@ async def test_a_transfer_call_from_the_model_transfers_with_refer(
     assert result.successful_calls == 1, result
     records = [r for r in llm_node.edge.history if r.called == ORDERS]
     assert [r.reason for r in records] == ["transferred"], records
-    agent_said = [i for i in records[0].transcript if i["role"] == "agent"]
-    assert any("put you through to Mario" in i["text"] for i in agent_said), agent_said
+    agent_said = [line for line in records[0].transcript if line.role == "agent"]
+    assert any("put you through to Mario" in line.text for line in agent_said), agent_said
     assert len(llm_node.server.requests) == 1  # the transfer ended the conversation
