@@ -37,6 +37,7 @@ from frontdesk.errors import ConfigError
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import AgentStarter, CallJob, LiveKitControl
 from frontdesk.livekit.reconcile import Reconciler
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.routing import load_routing_table
@@ -70,6 +71,7 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         node_id=settings.node_id,
         node_max_calls=node_capacity(settings.node_max_calls, decider.table.entries()),
         node_ttl=settings.node_ttl,
+        db_timeout=settings.db_deadline,
     )
 
 
@@ -96,9 +98,11 @@ async def entrypoint(ctx: JobContext) -> None:
             open_api(LiveKitCredentials.from_settings(settings))
         )
         decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        admission = admission_for(pool, decider, settings)
+        stack.push_async_callback(admission.aclose)  # before the pool closes
         job = CallJob(
             pool=pool,
-            admission=admission_for(pool, decider, settings),
+            admission=admission,
             recorder=SessionRecorder(pool, settings.node_id),
             control=LiveKitControl(lkapi),
             starter=starter,
@@ -158,6 +162,9 @@ async def serve_worker(settings: Settings, starter_spec: str = STARTER) -> None:
             grace=settings.livekit_reconcile_grace,
         )
         background.spawn(reconciler.run(settings.livekit_reconcile_interval), name="reconcile")
+        # the jobs write tickets and summaries with their events; this process sends them
+        # (as every `frontdesk run` node does: any node may send any event)
+        background.spawn(OutboxDispatcher(pool, settings, lanes=2).run(), name="outbox")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

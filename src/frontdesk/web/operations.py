@@ -203,6 +203,9 @@ class CallDetailOut(CallOut):
     node_id: str
     transcript: list[Any]
     ticket_list: list[TicketOut]
+    #: the post-call summary and its fields (intent, outcome, caller_name, callback_number)
+    summary: str | None = None
+    summary_data: dict[str, Any] | None = None
 
 
 class DayOut(BaseModel):
@@ -325,6 +328,8 @@ async def call_api(
         node_id=detail.node_id,
         transcript=detail.transcript,
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
+        summary=detail.summary,
+        summary_data=detail.summary_data,
     )
 
 
@@ -347,7 +352,7 @@ async def analytics_api(
 
 
 # ---------------------------------------------------------------------------- pages
-async def _org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
+async def org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
     if user.is_operator:
         async with operator_tx(pool) as conn:
             orgs: list[Org] = await list_orgs(conn)
@@ -447,7 +452,7 @@ async def operations_page(
         "operations/index.html",
         {
             "org": org or "",
-            "orgs": await _org_choices(pool, user),
+            "orgs": await org_choices(pool, user),
             "query": query,
             "raw": {name: request.query_params.get(name, "")[:200] for name in _PAGE_FIELDS},
             "errors": errors,

@@ -80,6 +80,12 @@ BANNERS: Final[dict[str, str]] = {
     "number-unchanged": "The number already belonged to that organization: nothing changed.",
     "org-updated": "Organization saved.",
     "org-suspended": "Organization suspended: its numbers answer 480 until it is reactivated.",
+    "delivery-queued": "The notification is queued again.",
+    "notifications-saved": "Saved.",
+    "test-queued-one": "Test queued for 1 channel: see its state below.",
+    "test-queued-many": "Test queued for every channel: see their state below.",
+    "test-nothing": "Nothing to test: set an email address or a webhook first.",
+    "delivery-not-failed": "That notification is not failed: it was already retried or delivered.",
 }
 
 

@@ -16,7 +16,7 @@ from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_pool
-from frontdesk.store.numbers import add_number, update_number
+from frontdesk.store.numbers import add_number, remove_number, update_number
 from frontdesk.store.orgs import create_org, update_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx
@@ -194,3 +194,63 @@ async def test_node_capacity_can_answer_503_for_pbx_failover(db: str, pool: Pool
     assert refused == Refused(RefusalReason.LIMIT_NODE)
     answer = sip_answer(refused.reason, AnswerPolicy(node_busy_503=True, retry_after=7))  # type: ignore[union-attr]
     assert (answer.status, answer.headers) == (503, (("Retry-After", "7"),))
+
+
+async def test_a_burst_is_decided_in_few_round_trips(nodes: list[Admission], pool: Pool) -> None:
+    """INVITEs that arrive together share a turn (one round trip), and stay exact."""
+    node = nodes[0]
+    before = node.turns
+    outcome = await burst([node], "+390551234567", 40, "batch")
+    assert outcome == Counter({"admitted": 4, "486 node": 36})  # node capacity 4 < number's 5
+    assert node.turns - before <= 4, node.turns - before
+    assert await active(pool) == 4
+
+
+async def test_batches_over_two_organizations_stay_exact_per_organization(
+    db: str, pool: Pool
+) -> None:
+    """Turns that lock several organizations (in id order) on three nodes at once."""
+    await seed(pool)
+    table = await load_routing_table(pool, "IT")
+    pools = [await open_pool(db, max_size=8) for _ in range(3)]
+    try:
+        big = [
+            Admission(p, RoutingDecider(table), node_id=f"big-{i}", node_max_calls=50, node_ttl=3)
+            for i, p in enumerate(pools)
+        ]
+        for admission in big:
+            await admission.register()
+        numbers = ["+390551234567", "+390557654321", "+390557654322"]
+        for round_ in range(5):
+            outcome = await burst(big, numbers, 90, f"mixed{round_}")
+            # pizzeria's number holds 5, studio's organization 3 over its two numbers
+            assert outcome == Counter({"admitted": 8, "486 number": 25, "486 org": 57}), outcome
+            await release_all(big, f"mixed{round_}", 90)
+            assert await active(pool) == 0
+        await burst(big, numbers, 90, "held")
+    finally:
+        for p in pools:
+            await p.close()
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT o.slug, count(*) FROM active_calls a"
+            " JOIN organizations o ON o.id = a.organization_id GROUP BY o.slug"
+        )
+        assert dict(await cursor.fetchall()) == {"pizzeria": 5, "studio": 3}
+
+
+async def test_routing_decides_when_the_snapshot_is_stale(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    """The database says `stale`, never 404/480: the node reloads and routing answers."""
+    async with operator_tx(pool) as conn:
+        await update_number(conn, "+390557654321", default_country="IT", active=False)
+        await remove_number(conn, "+390557654322", default_country="IT")
+    inactive = await nodes[1].decide(facts("inactive", "+390557654321"))
+    assert inactive == Refused(RefusalReason.NUMBER_INACTIVE)
+    removed = await nodes[1].decide(facts("removed", "+390557654322"))
+    assert removed == Refused(RefusalReason.UNKNOWN_NUMBER)
+    assert await active(pool) == 0
+    # the reload is the node's new snapshot: the next INVITE needs no second look
+    again = await nodes[1].decide(facts("again", "+390557654321"))
+    assert again == Refused(RefusalReason.NUMBER_INACTIVE)
