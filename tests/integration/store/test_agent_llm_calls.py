@@ -166,11 +166,12 @@ async def test_the_model_speaks_files_a_ticket_and_its_failure_leaves_the_offlin
     print("record:", record and (record.reason, record.transcript))
     print("requests:", [m["messages"][-1] for m in llm_node.server.requests])
     assert "ready to take your order" in said, said
-    # the server's streamed reply was spoken (whisper hears "truffle" as "treble" at times)
-    assert "special is the" in said and "wood oven" in said, said
+    # the server's streamed reply was spoken (on a busy machine whisper hears "truffle"
+    # as "treble", or "pizza from our wood oven" as "people so from our wood", at times)
+    assert "special is the" in said and ("truffle" in said or "wood" in said), said
     assert "forty minutes" in said or "40 minutes" in said, said
     assert re.search(r"within (5|five)\s*k\s*m", said), said  # the offline responder's
-    assert said.index("wood oven") < said.index("minutes") < said.index("within")
+    assert said.index("special is the") < said.index("minutes") < said.index("within")
 
     # the system prompt reached the model as its instructions
     first = llm_node.server.requests[0]
