@@ -33,7 +33,10 @@ keep state between calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,8 +112,18 @@ class Taken:
 
 
 _INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
-# One thread per worker process for the embedding model (which runs one text at a time
-# anyway); it lives as long as the process, like the model.
+
+
+def _lowest_priority() -> None:
+    # Building a knowledge base (at a call's start) must not slow the greeting's speech
+    # synthesis or other calls' audio: this thread gives way (Linux: per-thread nice).
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+# Threads of a worker process for the embedding model, which lives as long as the process:
+# one builds knowledge bases at the lowest priority, the other embeds what callers say.
+_BUILDING = ThreadPoolExecutor(1, "kb-building", initializer=_lowest_priority)
 _EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
 
 
@@ -158,7 +171,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         # on the embedding thread so that the worker's event loop (other calls' audio, this
         # call's greeting) does not wait: a turn then embeds only what the caller said.
         faq = tuple((entry.question, entry.answer) for entry in config.knowledge_base)
-        self._prepared = _EMBEDDING.submit(_prepare, faq, config.knowledge_text, embedder)
+        self._prepared = _BUILDING.submit(_prepare, faq, config.knowledge_text, embedder)
         self._taken: list[Taken] = []
 
     @property
