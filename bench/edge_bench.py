@@ -1,6 +1,6 @@
 """The SIP edge under load, next to Kamailio's stateless 486 in the same run.
 
-    python -m bench.edge_bench [--quick]
+    python -m bench.edge_bench [--quick] [--g722 100,250,500] [--concurrent-only]
 
 The edge runs in this process (uvloop, logging at WARNING); sipp runs as its own
 process and drives it over loopback. Figures:
@@ -16,6 +16,9 @@ process and drives it over loopback. Figures:
 5. Concurrent calls with RTP both ways (sipp replays 20 ms PCMU; the edge sends
    greeting + echo + silence): packets lost, our send-interval jitter p99 from a capture
    of a sample of streams, memory per live call (RSS), CPU of the edge process.
+6. With `--g722 N,...`: the same with every call in G.722 (sipp offers `9 0 8` and
+   replays 20 ms G.722; our encoder and decoder run per packet, ~27 µs each way).
+`--concurrent-only` skips 1-4.
 
 Prints a Markdown block for docs/benchmarks.md.
 """
@@ -38,9 +41,10 @@ import uvloop
 
 from bench import kamailio_ref
 from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
-from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, Reject
+from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, RefusalReason, Refused
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
+from frontdesk.media.g722 import G722_PT, G722Codec
 from frontdesk.testing.messages import rtp_range_avoiding
 from frontdesk.testing.sipp import SippResult, free_port, percentile, run_sipp, write_rtp_pcap
 
@@ -52,7 +56,7 @@ class RejectAll:
     """Refuses every call as the number limit would."""
 
     async def decide(self, facts: InviteFacts) -> Decision:
-        return Reject(486, "number-limit", (("X-Frontdesk-Limit", "number"),))
+        return Refused(RefusalReason.LIMIT_NUMBER)
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         return None
@@ -208,12 +212,30 @@ def make_speech(raw: Path, seconds: int) -> None:
     subprocess.run([*sox, "pad", "0", str(seconds), "trim", "0", str(seconds)], check=True)
 
 
-async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
+def g722_speech(raw_ulaw: Path) -> bytes:
+    """The same speech as G.722 payload bytes (decoded mu-law, upsampled by sox, encoded)."""
+    pcm16k = raw_ulaw.with_suffix(".s16")
+    subprocess.run(
+        ["sox", "-t", "raw", "-e", "mu-law", "-r", "8000", "-c", "1", str(raw_ulaw),
+         "-t", "raw", "-e", "signed-integer", "-b", "16", "-r", "16000", "-L", str(pcm16k)],
+        check=True,
+    )  # fmt: skip
+    pcm = pcm16k.read_bytes()
+    encoder = G722Codec()
+    return b"".join(encoder.encode(pcm[i : i + 640]) for i in range(0, len(pcm) - 639, 640))
+
+
+async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> list[Figure]:
     audio_s = 10
     raw = work / "speech.ulaw"
     make_speech(raw, audio_s)
-    pcap_in = work / "speech.pcap"
-    packets = write_rtp_pcap(pcap_in, raw.read_bytes(), payload_type=0, ptime_ms=20)
+    pcap_in = work / f"speech-{codec}.pcap"
+    if codec == "G722":
+        scenario = SIPP / "uac_pcap_g722_20.xml"
+        packets = write_rtp_pcap(pcap_in, g722_speech(raw), payload_type=G722_PT, ptime_ms=20)
+    else:
+        scenario = SIPP / "uac_pcap_pcmu_20.xml"
+        packets = write_rtp_pcap(pcap_in, raw.read_bytes(), payload_type=0, ptime_ms=20)
     edge = await start_edge(AcceptAll(), media_timeout=30.0)
     low, _ = edge.settings.rtp_port_range
     sample = range(low, low + 40)  # our first 20 calls' RTP (and RTCP) ports
@@ -247,7 +269,7 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     try:
         with capture(f"udp and src portrange {sample.start}-{sample.stop - 1}", out):
             result = await sipp(
-                SIPP / "uac_pcap_pcmu_20.xml",
+                scenario,
                 target_of(edge),
                 calls=concurrent,
                 rate=rate,
@@ -265,7 +287,7 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches0
         await edge.stop(grace=0)
     records = [r for r in edge.history if r.outcome == "answered"]
-    lost = sum(r.extra.get("lost", 0) for r in records)
+    lost = sum(r.media.lost for r in records if r.media is not None)
     short = sum(1 for r in records if r.rx_packets < packets)
     intervals = send_intervals_ms(out, sample)
     jitter = sorted(abs(i - 20.0) for i in intervals)
@@ -273,18 +295,20 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
     late = sorted(edge.tick_late_ms)
     work = sorted(edge.tick_work_ms)
     cmd = command(result)
+    label = " (G.722)" if codec == "G722" else ""
+    codecs = {r.media.codec for r in records if r.media is not None}
     return [
         Figure(
-            f"{concurrent} concurrent calls with RTP both ways",
+            f"{concurrent} concurrent calls with RTP both ways{label}",
             f"peak {peak['calls']} live; {result.successful_calls} ok, "
             f"{result.failed_calls} failed; {lost} packets lost in jitter buffers, "
             f"{short} calls received fewer than the {packets} sent; "
-            f"edge CPU {cpu / elapsed * 100:.0f}% of a core",
+            f"edge CPU {cpu / elapsed * 100:.0f}% of a core; codecs {sorted(map(str, codecs))}",
             "≥ 500 concurrent, 0 lost",
             cmd,
         ),
         Figure(
-            "our RTP send-interval jitter |Δt − 20 ms|",
+            f"our RTP send-interval jitter |Δt − 20 ms|{label}",
             f"p50 {percentile(jitter, 50):.3f} ms, p99 {percentile(jitter, 99):.3f} ms, "
             f"max {jitter[-1]:.2f} ms ({len(intervals)} intervals, {len(sample) // 2} streams)"
             if jitter
@@ -293,7 +317,7 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
             cmd,
         ),
         Figure(
-            "media clock (10 ms ticks, whole run)",
+            f"media clock (10 ms ticks, whole run){label}",
             f"start lateness p50 {percentile(late, 50):.2f} ms, p99 {percentile(late, 99):.2f} ms, "
             f"max {late[-1]:.1f} ms; tick work p99 {percentile(work, 99):.2f} ms; "
             f"{len(gc_pauses)} full GC pauses, longest {max(gc_pauses, default=0):.1f} ms; "
@@ -302,7 +326,7 @@ async def bench_concurrent(concurrent: int, work: Path) -> list[Figure]:
             cmd,
         ),
         Figure(
-            "memory per live call",
+            f"memory per live call{label}",
             f"{per_call:.0f} KiB (RSS growth / peak live calls)",
             "report",
             cmd,
@@ -321,13 +345,17 @@ def bench_kamailio(calls: int, rate: int) -> Figure:
     )
 
 
-async def main_async(quick: bool) -> list[Figure]:
+async def main_async(quick: bool, g722: list[int], concurrent_only: bool) -> list[Figure]:
     scale = 0.2 if quick else 1.0
-    figures = [bench_kamailio(int(40_000 * scale), 20_000)]
+    figures = [] if concurrent_only else [bench_kamailio(int(40_000 * scale), 20_000)]
     with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
         work = Path(tmp)
         # first, so the memory figure is RSS growth of a fresh process
         concurrent = await bench_concurrent(100 if quick else 500, work)
+        for count in g722:
+            concurrent.extend(await bench_concurrent(count, work, codec="G722"))
+        if concurrent_only:
+            return concurrent
         figures.append(await bench_refusals(int(12_500 * scale), 2_500))
         figures.append(await bench_answered(int(10_000 * scale), 1_000))
         figures.append(await bench_answered(int(11_000 * scale), 1_100))
@@ -340,9 +368,16 @@ async def main_async(quick: bool) -> list[Figure]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    parser.add_argument(
+        "--g722", default="", metavar="N,...", help="also N concurrent G.722 calls (each N)"
+    )
+    parser.add_argument(
+        "--concurrent-only", action="store_true", help="only the concurrent-call figures"
+    )
     args = parser.parse_args()
+    g722 = [int(n) for n in args.g722.split(",") if n.strip()]
     started = time.strftime("%Y-%m-%d %H:%M")
-    figures = uvloop.run(main_async(args.quick))
+    figures = uvloop.run(main_async(args.quick, g722, args.concurrent_only))
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -355,7 +390,9 @@ def main() -> None:
         f"\n### SIP edge — {started}, {cpu}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
-    print("Command: `python -m bench.edge_bench" + (" --quick" if args.quick else "") + "`\n")
+    flags = (" --quick" if args.quick else "") + (f" --g722 {args.g722}" if g722 else "")
+    flags += " --concurrent-only" if args.concurrent_only else ""
+    print(f"Command: `python -m bench.edge_bench{flags}`\n")
     print("| figure | measured | target |")
     print("|---|---|---|")
     for figure in figures:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     pbx_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_ip: str | None = None
     rtp_ports: str = "10000-12000"
+    # audio codecs we answer with, in order of preference; G.722 costs ~3x G.711's CPU
+    # per call (docs/benchmarks.md): a node for hundreds of HD calls may put it last
+    codecs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
 
     # Node and calls
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
     hold_timeout: float = Field(1800.0, gt=0)
     max_call_duration: float = Field(3600.0, gt=0)
     retry_after: int = Field(30, ge=1)
+    # longest wait for the database in the call path (admission, routing reloads): past it
+    # the INVITE gets 503 + Retry-After and the node reports itself not ready
+    db_deadline: float = Field(1.0, gt=0, le=30)
 
     # Web
     http_host: str = "127.0.0.1"
@@ -100,9 +106,12 @@ class Settings(BaseSettings):
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)
     web_secure_cookies: bool | None = None  # None: Secure when the request came over https
-    web_login_max_failures: int = Field(5, ge=1)  # per email and per client IP, in the window
+    # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
+    web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
+    # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Operations dashboard: the IANA zone its days and hours are in when a request names none
     operations_time_zone: str = Field("Europe/Rome", min_length=1, max_length=64)
@@ -120,20 +129,48 @@ class Settings(BaseSettings):
     livekit_reconcile_interval: float = Field(10.0, gt=0)  # compare rows with LiveKit's rooms
     livekit_reconcile_grace: float = Field(20.0, gt=0)  # a younger row is never judged
 
-    @field_validator("pbx_addresses", mode="before")
+    # Notifications: the outbox's email (SMTP) and signed webhooks (frontdesk.notify)
+    # smtp://user:pass@host:587 (STARTTLS when the server offers it) or smtps:// (implicit TLS)
+    smtp_url: SecretStr | None = None
+    mail_from: str = Field("frontdesk@localhost", min_length=3, max_length=320)
+    outbox_max_backoff: float = Field(300.0, gt=0)  # longest wait between two attempts, seconds
+    outbox_retry_window: float = Field(86400.0, gt=0)  # then the delivery is `failed`, seconds
+    outbox_first_backoff: float = Field(2.0, gt=0)  # the wait after the first failure, seconds
+    outbox_poll_interval: float = Field(1.0, gt=0, le=60)  # dispatcher's look for due rows
+    outbox_batch: int = Field(200, ge=1, le=5000)  # rows one dispatcher transaction claims
+    outbox_send_timeout: float = Field(10.0, gt=0, le=120)  # one webhook POST or SMTP exchange
+    summary_enabled: bool = True  # post-call summary and `call.ended` after every answered call
+
+    @field_validator("pbx_addresses", "trusted_proxies", mode="before")
     @classmethod
-    def _pbx_list(cls, value: Any) -> Any:
+    def _address_list(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("pbx_addresses")
     @classmethod
     def _pbx_valid(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"PBX address {item!r} is not an IP address or CIDR") from exc
-        return value
+        return _networks_valid(value, "PBX address")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, value: list[str]) -> list[str]:
+        return _networks_valid(value, "trusted proxy")
+
+    @field_validator("codecs", mode="before")
+    @classmethod
+    def _codec_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs_valid(cls, value: list[str]) -> list[str]:
+        names = [item.upper() for item in value]
+        unknown = [item for item in names if item not in ("G722", "PCMU", "PCMA")]
+        if unknown or not names or len(set(names)) != len(names):
+            raise ValueError(
+                f"codecs {value!r}: give some of G722, PCMU, PCMA, each once, best first"
+            )
+        return names
 
     @field_validator("public_ip")
     @classmethod
@@ -153,6 +190,15 @@ class Settings(BaseSettings):
             raise ValueError(f"RTP port range {value!r} must be LOW-HIGH within 1024-65535")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_valid(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            text = value.get_secret_value()
+            if not text.startswith(("smtp://", "smtps://")):
+                raise ValueError("SMTP URL must be smtp://[user:pass@]host[:port] or smtps://…")
+        return value if value is not None and value.get_secret_value() else None
+
     @model_validator(mode="after")
     def _sip_outside_rtp(self) -> Settings:
         low, high = self.rtp_port_range
@@ -169,6 +215,11 @@ class Settings(BaseSettings):
     def pbx_networks(self) -> tuple[IpNetwork, ...]:
         """The PBX allowlist as parsed networks (single addresses become /32 or /128)."""
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.pbx_addresses)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        """The reverse proxies whose X-Forwarded-For is believed, as parsed networks."""
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
 
     @property
     def advertised_ip(self) -> str:
@@ -193,6 +244,15 @@ class Settings(BaseSettings):
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+
+def _networks_valid(value: list[str], what: str) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{what} {item!r} is not an IP address or CIDR") from exc
+    return value
 
 
 def _parse_port_range(value: str) -> tuple[int, int]:

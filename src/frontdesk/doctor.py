@@ -15,6 +15,8 @@ The checks, in the order `run_checks` runs them:
 - public ip: what SDP and Contact will advertise. Unset, loopback, unspecified or
   link-local warns, unless the allowlist is loopback-only (a local demo); a private
   address while the PBX has a public one warns (the PBX could not reach it).
+- pbx nat: what a PBX behind NAT (a Yeastar in an office, its LAN address in SDP) should
+  set, and what frontdesk does without it (symmetric RTP); informational, always ok.
 - sip port: UDP and TCP on SIP_HOST:SIP_PORT bind (free) or not (taken: fail).
 - rtp ports: a spread-out sample of the range's even ports (and their odd partners) bind;
   a few taken warns, a quarter or more of the sample taken fails.
@@ -38,6 +40,7 @@ __all__ = [
     "bind_problem",
     "check_allowlist",
     "check_capacity",
+    "check_pbx_nat",
     "check_public_ip",
     "check_rtp_ports",
     "check_sip_port",
@@ -194,6 +197,35 @@ def check_public_ip(
     return CheckResult(name, "ok", f"SDP and Contact carry {public_ip}")
 
 
+def check_pbx_nat(pbx_addresses: Sequence[str]) -> CheckResult:
+    """Advice for a PBX behind NAT, and what frontdesk does when it is not followed."""
+    name = "pbx nat"
+    without = (
+        "without it frontdesk still answers: it sends RTP only to the source of the RTP "
+        "that arrives from a PBX address (symmetric RTP), and nothing before that RTP arrives"
+    )
+    try:
+        networks = _networks(pbx_addresses)
+    except ValueError:
+        networks = []
+    if networks and all(not n.is_global for n in networks):
+        return CheckResult(
+            name,
+            "ok",
+            "the PBX is on a private network or this machine: no NAT expected between it and "
+            f"frontdesk; if its SDP names an address that is not a PBX address, {without}",
+        )
+    return CheckResult(
+        name,
+        "ok",
+        "if the Yeastar is behind NAT (its SDP carries its LAN address), set its SIP NAT "
+        "settings: External IP Address = the office's public address (the one in "
+        "FRONTDESK_PBX_ADDRESSES), Local Network Identification = its LAN (for example "
+        f"192.168.1.0/255.255.255.0), NAT Mode = Yes; {without}. The office firewall must "
+        "let the PBX's RTP out and our replies back in (the PBX sends first)",
+    )
+
+
 def sample_rtp_ports(port_range: tuple[int, int], count: int = _RTP_SAMPLE) -> list[int]:
     """Up to `count` even RTP ports spread evenly over the range (first and last included)."""
     low, _ = port_range
@@ -286,6 +318,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         check_capacity(rtp_range, node_capacity(settings.node_max_calls, ())),
         check_allowlist(settings.pbx_addresses),
         check_public_ip(settings.public_ip, settings.pbx_addresses, settings.advertised_ip),
+        check_pbx_nat(settings.pbx_addresses),
         check_sip_port(settings.sip_host, settings.sip_port),
         check_rtp_ports(settings.sip_host, rtp_range),
     ]

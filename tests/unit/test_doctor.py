@@ -13,6 +13,7 @@ from frontdesk.doctor import (
     bind_problem,
     check_allowlist,
     check_capacity,
+    check_pbx_nat,
     check_public_ip,
     check_rtp_ports,
     check_sip_port,
@@ -222,6 +223,7 @@ def test_run_checks_in_order() -> None:
         "rtp capacity",
         "pbx allowlist",
         "public ip",
+        "pbx nat",
         "sip port",
         "rtp ports",
     ]
@@ -232,3 +234,15 @@ def test_run_checks_in_order() -> None:
     assert by_name["sip port"].status == "ok"
     assert by_name["rtp ports"].status in ("ok", "warn", "fail")  # loopback is shared
     assert all(isinstance(r, CheckResult) for r in results)
+
+
+def test_pbx_nat_advice() -> None:
+    remote = check_pbx_nat(["80.80.80.80"])  # a public address (no traffic is sent)
+    assert remote.status == "ok"
+    assert (
+        "External IP Address" in remote.detail and "Local Network Identification" in remote.detail
+    )
+    assert "symmetric RTP" in remote.detail
+    local = check_pbx_nat(["192.168.1.10", "127.0.0.1"])
+    assert local.status == "ok" and "no NAT expected" in local.detail
+    assert "symmetric RTP" in local.detail

@@ -38,7 +38,6 @@ from tests.integration.store.support import (
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import add_number
@@ -48,7 +47,9 @@ from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token
+from frontdesk.tasks import TaskOwner
 from frontdesk.web.app import create_app
+from frontdesk.web.security import server_config
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -174,7 +175,7 @@ class RunningWeb:
         )  # fmt: skip
         self.app = app
         self.server = _Server(
-            uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
+            server_config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
         )
         serving = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         try:

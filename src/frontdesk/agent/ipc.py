@@ -32,7 +32,7 @@ class Kind(enum.IntEnum):
     HELLO = 1  # settings (pickled Settings; the only non-JSON control payload)
     START = 2  # a call's CallSpec (JSON)
     AUDIO_IN = 3  # caller audio, PCM 16 kHz
-    DTMF = 4  # {"digit": "5"}
+    DTMF = 4  # {"digit": "5", "action": null | "transfer" | "hangup" | "transfer-failed"}
     TOOL_RESULT = 5  # {"id", "ok", "result" | "error"}
     STOP = 6  # the call ended: {"reason"}
     # worker -> edge

@@ -37,8 +37,9 @@ from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.session import ProviderFactory, load_factory, new_session
 from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
+from frontdesk.calls.keypad import KeyBuffer, caller_input
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class CallRunner:
         self._tool_results: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.session: AgentSession[None] | None = None
         self._synchronizer: TranscriptSynchronizer | None = None
+        self._keys = KeyBuffer()  # keys without an action, gathered into one input
+        self._key_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
@@ -122,6 +125,8 @@ class CallRunner:
             log.exception("agent session of call %s failed", self.spec.call_id)
             reason = "agent-error"
         finally:
+            if self._key_timer is not None:
+                self._key_timer.cancel()
             self.input.close()
             self.output.close()
             for future in self._tool_results.values():
@@ -155,6 +160,48 @@ class CallRunner:
             if item.role == "assistant":
                 entry["interrupted"] = bool(item.interrupted)
             self._link.send_json(Kind.TRANSCRIPT, self.slot, entry)
+
+    # -- the caller's keypad -----------------------------------------------------------
+    def key(self, value: dict[str, Any]) -> None:
+        """A key from the edge (see `calls/keypad.py`): input for the agent, or an action."""
+        digit, action = str(value.get("digit", "")), value.get("action")
+        if action in ("transfer", "hangup"):  # the edge acts; the agent stops talking
+            self._interrupt()
+        elif action == "transfer-failed":
+            self._reply(
+                f"The caller pressed {digit} to speak to a person, who could not be reached."
+            )
+        elif digit:
+            loop = asyncio.get_running_loop()
+            if self._key_timer is not None:
+                self._key_timer.cancel()
+                self._key_timer = None
+            keys = self._keys.press(digit, loop.time())
+            if keys is not None:
+                self._reply(caller_input(keys))
+            elif self._keys.deadline is not None:
+                self._key_timer = loop.call_at(self._keys.deadline, self._keys_due)
+
+    def _keys_due(self) -> None:
+        self._key_timer = None
+        keys = self._keys.due(asyncio.get_running_loop().time())
+        if keys is not None:
+            self._reply(caller_input(keys))
+
+    def _interrupt(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(RuntimeError):  # not running, or not interruptible
+                self.session.interrupt()
+
+    def _reply(self, text: str) -> None:
+        """The keys as the caller's turn: the agent stops talking and answers them."""
+        if self.session is None or self._stop.is_set():
+            return
+        self._interrupt()
+        try:
+            self.session.generate_reply(user_input=text)
+        except RuntimeError:
+            log.debug("call %s: keys arrived while the session was closing", self.spec.call_id)
 
     # -- CallActions: round trips to the edge ------------------------------------------
     async def _tool(self, name: str, args: dict[str, Any], limit_s: float) -> dict[str, Any]:
@@ -227,8 +274,8 @@ class Worker:
             self._start(slot, CallSpec.model_validate_json(message.payload))
         elif kind is Kind.HELLO:
             self._hello(message.payload)
-        elif kind is Kind.DTMF:
-            pass  # digits reach the transcript only through the edge's records
+        elif kind is Kind.DTMF and runner is not None:
+            runner.key(message.json())
 
     def _hello(self, payload: bytes) -> None:
         settings = pickle.loads(payload)  # noqa: S301 (our own parent, over a socketpair)

@@ -43,6 +43,9 @@ class CallAudio:
         # when set, caller frames go straight here instead of the queue `frames()` reads:
         # the agent host forwards them to a worker process without a task hop per frame
         self.on_frame: Callable[[bytes], None] | None = None
+        # when set, DTMF keys go here instead of the queue `dtmf_digits()` reads (the agent
+        # host acts on them or forwards them to the worker)
+        self.on_dtmf: Callable[[str], None] | None = None
 
     # -- fed by the edge (media clock) ------------------------------------------------
     def feed_frame(self, pcm16k: bytes) -> None:
@@ -57,8 +60,12 @@ class CallAudio:
         self._frames.put_nowait(pcm16k)
 
     def feed_dtmf(self, digit: str) -> None:
-        if not self.closed:
-            self._dtmf.put_nowait(digit)
+        if self.closed:
+            return
+        if self.on_dtmf is not None:
+            self.on_dtmf(digit)
+            return
+        self._dtmf.put_nowait(digit)
 
     async def closed_wait(self) -> None:
         """Return when the call has ended."""

@@ -2,8 +2,10 @@
 
 Owns: the call's two UDP sockets (RTP on an even port, RTCP on the next), the per-call
 `MediaSession`, the `CallAudio` handed to the responder/agent, the responder task, and
-the rule that the call is finished exactly once (`finish`), whatever ends it.
-Must not: speak SIP itself (it asks the server, which owns the user agent).
+the rule that the call is finished exactly once (`finish`), whatever ends it. It is the
+edge's `MediaCallHandle` (frontdesk.calls.handle): what the agent host and tools see.
+Must not: speak SIP itself (hang-ups and transfers go to the server, which owns the user
+agent, through the two callables it is given).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from frontdesk.calls.audio import CallAudio
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
+from frontdesk.calls.record import TranscriptLine
+from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.media.session import MediaSession
 
 if TYPE_CHECKING:
@@ -23,10 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+Hangup = Callable[["EdgeCall", str], None]
+Transfer = Callable[["EdgeCall", str], "asyncio.Future[int]"]
 
 
 class RtpProtocol(asyncio.DatagramProtocol):
-    """RTP for one call: only the address and port the SDP named get in."""
+    """RTP for one call: only the source its `RtpLatch` accepts gets in."""
 
     def __init__(self, call: EdgeCall) -> None:
         self._call = call
@@ -48,18 +54,19 @@ class EdgeCall:
         self,
         server_call: ServerCall,
         facts: InviteFacts,
-        decision: Accept,
+        admitted: Admitted,
         media: MediaSession,
-        remote: Addr,
+        latch: RtpLatch,
         port: int,
         now: float,
-        on_hangup: Callable[[EdgeCall, str], None],
+        on_hangup: Hangup,
+        on_transfer: Transfer,
     ) -> None:
         self.server_call = server_call
         self.facts = facts
-        self.decision = decision
+        self.admitted = admitted
         self.media = media
-        self.remote = remote
+        self.latch = latch  # where our RTP goes, whose RTP gets in (symmetric RTP)
         self.port = port
         self.answered_at = now
         self.on_hold_since: float | None = None
@@ -67,35 +74,53 @@ class EdgeCall:
         self.ptime_ms = 0
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
-        self.audio = CallAudio(media, lambda reason: on_hangup(self, reason))
+        self._on_hangup = on_hangup
+        self._on_transfer = on_transfer
+        self.audio = CallAudio(media, self.hangup)
         self.responder: asyncio.Task[Any] | None = None
         self.rtp_rejected = 0
         self.rtcp_packets = 0
         self.dtmf: list[str] = []
         self.finished = False
         self.confirmed = False
-        # what the agent and the caller said, in order ({"role", "text", "at"}): stored on
-        # the session row when the call ends
-        self.transcript: list[dict[str, Any]] = []
+        # what the agent and the caller said, in order: stored on the session row at the end
+        self.transcript: list[TranscriptLine] = []
         # a blind transfer in progress: resolved with the final status (200 = transferred)
-        self.transfer: asyncio.Future[int] | None = None
+        self.transfer_pending: asyncio.Future[int] | None = None
 
     @property
     def call_id(self) -> str:
         return self.facts.call_id
 
+    # -- MediaCallHandle ----------------------------------------------------------------
+    def hangup(self, reason: str = "agent-hangup") -> None:
+        if not self.finished:
+            self._on_hangup(self, reason)
+
+    async def transfer(self, target: str) -> int:
+        """REFER the caller to `target`; see `EdgeServer.transfer` for the statuses."""
+        return await asyncio.shield(self._on_transfer(self, target))
+
+    def add_transcript(self, line: TranscriptLine) -> None:
+        self.transcript.append(line)
+
     # -- media in ---------------------------------------------------------------------
     def on_rtp(self, data: bytes, host: str, port: int) -> None:
-        if (host, port) != self.remote or self.finished:
+        if self.finished or not self.latch.accept(host, port):
             self.rtp_rejected += 1
             return
         now = asyncio.get_running_loop().time()
         for digit in self.media.receive(data, now):
-            self.dtmf.append(digit.digit)
-            self.audio.feed_dtmf(digit.digit)
+            self.key_pressed(digit.digit)
+
+    def key_pressed(self, key: str) -> None:
+        """A DTMF key, from RFC 4733 telephone-events or a SIP INFO."""
+        if not self.finished:
+            self.dtmf.append(key)
+            self.audio.feed_dtmf(key)
 
     def on_rtcp(self, data: bytes, host: str, port: int) -> None:
-        if host == self.remote[0] and not self.finished:
+        if not self.finished and self.latch.accepts_rtcp_from(host):
             self.rtcp_packets += 1
 
     # -- media clock ------------------------------------------------------------------
@@ -103,14 +128,17 @@ class EdgeCall:
         transport = self.rtp
         if transport is None or self.finished:
             return
-        remote = self.remote
-        for packet in self.media.tick(now):
-            transport.sendto(packet, remote)
+        remote = self.latch.remote
+        if remote is not None:  # latching and no RTP yet: send nothing, keep the greeting
+            for packet in self.media.tick(now):
+                transport.sendto(packet, remote)
         for frame in self.media.pull_audio(now):
             self.audio.feed_frame(frame)
 
-    def set_remote(self, remote: Addr) -> None:
-        self.remote = remote
+    @property
+    def remote(self) -> Addr | None:
+        """Where our RTP goes now (None: waiting for the PBX's first packet)."""
+        return self.latch.remote
 
     # -- the end ----------------------------------------------------------------------
     def finish(self) -> bool:
@@ -119,8 +147,9 @@ class EdgeCall:
             return False
         self.finished = True
         self.audio.close()
-        if self.transfer is not None and not self.transfer.done():
-            self.transfer.set_result(487)  # the call ended before the transfer did
+        pending = self.transfer_pending
+        if pending is not None and not pending.done():
+            pending.set_result(487)  # the call ended before the transfer did
         if self.responder is not None and not self.responder.done():
             self.responder.cancel()
         for transport in (self.rtp, self.rtcp):

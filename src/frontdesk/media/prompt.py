@@ -4,6 +4,8 @@ Owns: turning 16 kHz PCM into ready G.711 payloads, once per (codec, packet time
 caching them. A call then plays a prompt by walking a tuple of payloads: no resampling,
 no encoding and no copying per call or per packet (measured: pushing a 7.7 s greeting
 through the per-call resampler cost ~0.4 ms of CPU per call; this costs nothing).
+G.722 is stateful (see `media.g722`), so for it the prompt is cut once into 16 kHz PCM
+frames (`pcm_frames`) that each call's own encoder encodes as it sends them.
 Must not: read files or clocks; the caller hands in the PCM.
 """
 
@@ -32,6 +34,20 @@ class Prompt:
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = _encode(self._pcm16k, codec, ptime_ms)
+        return cached
+
+    def pcm_frames(self, ptime_ms: int) -> tuple[bytes, ...]:
+        """The prompt as one 16 kHz PCM frame per packet; the last one padded with silence."""
+        key = ("PCM16", ptime_ms)
+        cached = self._cache.get(key)
+        if cached is None:
+            frame = 2 * AGENT_RATE * ptime_ms // 1000
+            pcm = self._pcm16k[: len(self._pcm16k) & ~1]
+            if len(pcm) % frame:
+                pcm += bytes(frame - len(pcm) % frame)
+            cached = self._cache[key] = tuple(
+                pcm[offset : offset + frame] for offset in range(0, len(pcm), frame)
+            )
         return cached
 
 

@@ -1,7 +1,9 @@
-"""The media engine of one call, sans-IO: RTP in and out, G.711, resampling, DTMF, timing.
+"""The media engine of one call, sans-IO: RTP in and out, G.711/G.722, resampling, DTMF, timing.
 
 Owns: for one call, everything between the datagrams of the RTP socket and 16 kHz PCM for
-the agent. Inbound, `receive()` parses datagrams, hands telephone-events to the
+the agent. G.711 is 8 kHz audio, resampled to and from the agent's 16 kHz; G.722 is 16 kHz
+audio, handed over as it is (no resampler at all), with RTP timestamps at 8000 Hz for both
+(RFC 3551 §4.5.2). Inbound, `receive()` parses datagrams, hands telephone-events to the
 `DtmfReceiver` and audio to the `JitterBuffer`, and `pull_audio()` plays the buffer out as
 16 kHz frames. Outbound, `push_audio()` queues the agent's 16 kHz speech and `tick()`
 returns the RTP packets due by an absolute schedule, speech or encoded silence, so the peer
@@ -33,6 +35,7 @@ import math
 from frontdesk.errors import MediaError, RtpParseError
 from frontdesk.media import g711
 from frontdesk.media.dtmf import DtmfDigit, DtmfReceiver
+from frontdesk.media.g722 import G722Codec
 from frontdesk.media.jitter import JitterBuffer, JitterStats, Missing
 from frontdesk.media.prompt import Prompt
 from frontdesk.media.resample import Resampler
@@ -54,12 +57,14 @@ class MediaSession:
         "_codec",
         "_dtmf",
         "_frame_bytes",
+        "_g722",
         "_jitter",
         "_last_rx_time",
         "_marker_pending",
         "_max_catch_up",
         "_next_k",
         "_payload_type",
+        "_pcm_rate",
         "_prompt",
         "_prompt_pos",
         "_ptime",
@@ -67,6 +72,7 @@ class MediaSession:
         "_samples",
         "_sequencer",
         "_silence",
+        "_silence_pcm",
         "_start",
         "_talking",
         "_telephone_event_pt",
@@ -101,13 +107,18 @@ class MediaSession:
     ) -> None:
         if ptime_ms not in (10, 20, 30, 40):
             raise MediaError(f"unsupported ptime {ptime_ms} ms")
-        self._codec = g711.parse_codec(codec)
+        # G.722 carries the agent's own rate and keeps ADPCM state per call; G.711 is 8 kHz
+        self._g722 = G722Codec() if codec.upper() == "G722" else None
+        # the G.711 law (a placeholder for G.722 calls, whose payloads never come from it)
+        self._codec: g711.Codec = "PCMU" if self._g722 is not None else g711.parse_codec(codec)
+        self._pcm_rate = AGENT_RATE if self._g722 is not None else g711.CLOCK_RATE
         self._payload_type = payload_type
         self._telephone_event_pt = telephone_event_pt
         self._ptime = ptime_ms / 1000
-        self._samples = g711.CLOCK_RATE * ptime_ms // 1000
-        self._frame_bytes = 2 * self._samples  # one ptime of 8 kHz s16le
+        self._samples = g711.CLOCK_RATE * ptime_ms // 1000  # RTP timestamp units (8 kHz)
+        self._frame_bytes = 2 * self._pcm_rate * ptime_ms // 1000  # one ptime of s16le PCM
         self._silence = g711.silence_payload(self._codec, self._samples)
+        self._silence_pcm = bytes(self._frame_bytes)
         self._max_catch_up = max_catch_up
         self._start = now
         self._next_k = 0
@@ -206,6 +217,14 @@ class MediaSession:
         frames: list[bytes] = []
         pop = self._jitter.pop
         codec = self._codec
+        if self._g722 is not None:  # 16 kHz on the wire: no resampling
+            decode = self._g722.decode
+            while (item := pop(now)) is not None:
+                if isinstance(item, Missing):
+                    frames.append(bytes(4 * item.samples))  # 2 samples per RTP tick
+                else:
+                    frames.append(decode(item.payload))
+            return frames
         if self._rx_resampler is None:
             if not len(self._jitter):
                 return frames
@@ -231,7 +250,11 @@ class MediaSession:
 
     def play_prompt(self, prompt: Prompt) -> None:
         """Queue a prepared prompt; it plays before any speech queued with push_audio."""
-        payloads = prompt.payloads(self._codec, round(self._ptime * 1000))
+        ptime_ms = round(self._ptime * 1000)
+        if self._g722 is not None:  # PCM frames: our encoder encodes them as they go
+            payloads = prompt.pcm_frames(ptime_ms)
+        else:
+            payloads = prompt.payloads(self._codec, ptime_ms)
         if self._prompt_pos < len(self._prompt):
             self._prompt = self._prompt[self._prompt_pos :] + payloads
         else:
@@ -255,7 +278,7 @@ class MediaSession:
         prompt_ms = (len(self._prompt) - self._prompt_pos) * self._ptime * 1000
         return (
             prompt_ms
-            + queued / (2 * g711.CLOCK_RATE / 1000)
+            + queued / (2 * self._pcm_rate / 1000)
             + len(self._tx_input) / (2 * AGENT_RATE / 1000)
         )
 
@@ -288,6 +311,11 @@ class MediaSession:
     def _refill(self) -> None:
         """Resample the next batch of agent speech onto the 8 kHz send queue."""
         pending = self._tx_input
+        if self._g722 is not None:  # already at the wire's rate; keep an odd byte back
+            whole = len(pending) & ~1
+            self._tx_queue += pending[:whole]
+            del pending[:whole]
+            return
         if self._tx_resampler is None:
             self._tx_resampler = Resampler(AGENT_RATE, g711.CLOCK_RATE)
         if len(pending) <= _RESAMPLE_BATCH:
@@ -301,6 +329,8 @@ class MediaSession:
         if self._prompt_pos < len(self._prompt):
             payload = self._prompt[self._prompt_pos]
             self._prompt_pos += 1
+            if self._g722 is not None:
+                payload = self._g722.encode(payload)
             marker = self._marker_pending or not self._talking
             self._talking = True
             self._marker_pending = False
@@ -319,7 +349,8 @@ class MediaSession:
             else:  # the tail of what was queued: pad it to a whole frame
                 pcm = bytes(queue[pos:]) + bytes(size - available)
                 pos += available
-            payload = g711.encode(self._codec, pcm)
+            g722 = self._g722
+            payload = g711.encode(self._codec, pcm) if g722 is None else g722.encode(pcm)
             marker = marker or not self._talking
             self._talking = True
             if pos == len(queue):
@@ -330,7 +361,7 @@ class MediaSession:
                 pos = 0
             self._tx_pos = pos
         else:
-            payload = self._silence
+            payload = self._silence if self._g722 is None else self._g722.encode(self._silence_pcm)
             self._talking = False
         self._marker_pending = False
         return self._packet(payload, marker)

@@ -45,7 +45,11 @@ _ANSWER_DIRECTION = {
     "inactive": "inactive",
 }
 #: RFC 3551 static payload types we can answer without an rtpmap.
-_STATIC_TYPES: dict[int, tuple[str, int]] = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
+_STATIC_TYPES: dict[int, tuple[str, int]] = {
+    0: ("PCMU", 8000),
+    8: ("PCMA", 8000),
+    9: ("G722", 8000),  # 16 kHz audio, 8000 in SDP and RTP (RFC 3551 §4.5.2)
+}
 _ADDRESS_TYPES = ("IP4", "IP6")
 
 
@@ -414,7 +418,7 @@ class LocalMedia:
 
     address: str
     port: int
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")  # HD voice first when offered
     telephone_event: bool = True
     #: 0 is fine for a description nobody keeps (a probe); a call passes its own numbers
     session_id: int = 0
@@ -447,7 +451,7 @@ def negotiate(offer: SessionDescription, local: LocalMedia) -> SdpAnswer:
 
     The first audio m-line with RTP/AVP and a port other than 0 is used; every other m-line
     is answered with port 0. Codec: the first of `local.codecs` the offer contains (static
-    payload types 0 and 8 count without an rtpmap; rtpmap'd names match case-insensitively
+    payload types 0, 8 and 9 count without an rtpmap; rtpmap'd names match case-insensitively
     at 8000 Hz). telephone-event: the offer's payload type, when it offers one at 8000 Hz.
     Packet time: the offer's a=ptime when it is 20 or 30 (and not above a=maxptime), else 20.
     """

@@ -7,11 +7,11 @@ transaction (retransmissions are answered from there), to a dialog (ACK, BYE, re
 UPDATE, INFO), or starts something new (INVITE, OPTIONS, CANCEL ...). What the
 application must decide shows up in `events`: `IncomingCall` (answer or reject it),
 `SessionModified` (a re-INVITE or UPDATE offer: accept or reject it), and the facts
-`CallConfirmed`, `CallCancelled`, `CallEnded`, and for a blind transfer we started with
-`refer()` (RFC 3515), `ReferAnswered` (the final answer to our REFER) and
-`TransferProgress` (each NOTIFY's sipfrag status). What must go on the wire is appended to
-`outbox` as `(bytes, address)`. Timers are `Deadlines` entries: the adapter calls
-`advance(now)` when `next_deadline()` comes.
+`CallConfirmed`, `CallCancelled`, `CallEnded`, `KeyPressed` (a SIP INFO DTMF key), and
+for a blind transfer we started with `refer()` (RFC 3515), `ReferAnswered` (the final
+answer to our REFER) and `TransferProgress` (each NOTIFY's sipfrag status). What must go
+on the wire is appended to `outbox` as `(bytes, address)`. Timers are `Deadlines`
+entries: the adapter calls `advance(now)` when `next_deadline()` comes.
 
 Decisions made here (not left to the application):
 - 100 Trying goes out at once for every new INVITE, before the application is asked.
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from frontdesk.errors import SipParseError
 from frontdesk.sip.dialog import Addr, CallState, Dialog
+from frontdesk.sip.dtmf_info import read_info_dtmf
 from frontdesk.sip.headers import CSeq, NameAddr, Via
 from frontdesk.sip.message import Headers, Request, Response, reason_for, split_list
 from frontdesk.sip.parser import is_keepalive, parse_message
@@ -114,6 +115,12 @@ class CallEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyPressed:
+    call: ServerCall
+    key: str  # a DTMF key from an INFO (application/dtmf-relay or application/dtmf)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionModified:
     """A re-INVITE or UPDATE carrying an SDP offer: call accept_modify or reject_modify."""
 
@@ -153,6 +160,7 @@ Event = (
     | CallConfirmed
     | CallCancelled
     | CallEnded
+    | KeyPressed
     | SessionModified
     | InviteRefused
     | ReferAnswered
@@ -473,9 +481,13 @@ class UserAgent:
             self._on_modify(call, request, key, source, now)
         elif method == "NOTIFY":
             self._on_notify(call, request, key, source, now)
-        elif method in ("INFO", "OPTIONS"):
-            extra = self._capabilities() if method == "OPTIONS" else ()
-            self._answer_non_invite(request, key, 200, source, now, extra)
+        elif method == "INFO":
+            info = read_info_dtmf(request.headers.get("Content-Type"), request.body)
+            self._answer_non_invite(request, key, info.status, source, now)
+            if info.key is not None:
+                self.events.append(KeyPressed(call, info.key))
+        elif method == "OPTIONS":
+            self._answer_non_invite(request, key, 200, source, now, self._capabilities())
         elif method in KNOWN_UNSUPPORTED:
             self._answer_non_invite(request, key, 405, source, now, (("Allow", ALLOW),))
         else:
@@ -500,8 +512,7 @@ class UserAgent:
             call.dialog.remote_target = NameAddr.parse(contact).uri
         if not request.body:
             # no offer: answer with our current session (the application's last SDP)
-            last_sdp = call.dialog.extra.get("local_sdp")
-            body = last_sdp if isinstance(last_sdp, bytes) else b""
+            body = call.dialog.local_sdp
             if isinstance(tx, ServerInviteTransaction):
                 self._send_ok(call, request, tx, body, now)
             else:
@@ -568,7 +579,7 @@ class UserAgent:
         response = self._ok_response(request, call, sdp)
         data = bytes(response)
         tx.respond(response, data, now)
-        call.dialog.extra["local_sdp"] = sdp
+        call.dialog.local_sdp = sdp
         self._stop_ok(call)
         call._ok_data = data
         call._ok_cseq = CSeq.parse(request.headers.get("CSeq") or "").seq

@@ -236,25 +236,25 @@ def _free_udp_range(host: str, count: int, attempts: int = 50) -> int:
     return base
 
 
-def prepare_audio(source: Path, dest: Path, pad_end_s: float = 0.0) -> Path:
-    """Write `source` to `dest` as 8 kHz mono 16-bit PCM, `pad_end_s` of silence added.
+def prepare_audio(source: Path, dest: Path, pad_end_s: float = 0.0, rate: int = _RATE) -> Path:
+    """Write `source` to `dest` as mono 16-bit PCM at `rate` (8 kHz), `pad_end_s` of silence added.
 
     Uses sox (Debian `sox`) only when the source is in another format.
     """
     with wave.open(str(source), "rb") as wav:
-        fits = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (_RATE, 1, 2)
+        fits = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (rate, 1, 2)
         frames = wav.readframes(wav.getnframes()) if fits else b""
     if not fits:
         sox = shutil.which("sox")
         if sox is None:
-            raise BaresipError(f"{source} is not 8 kHz mono s16: run `apt-get install sox`")
+            raise BaresipError(f"{source} is not {rate} Hz mono s16: run `apt-get install sox`")
         converted = dest.with_suffix(".sox.wav")
         subprocess.run(
             [
                 sox,
                 str(source),
                 "-r",
-                str(_RATE),
+                str(rate),
                 "-c",
                 "1",
                 "-b",
@@ -270,11 +270,11 @@ def prepare_audio(source: Path, dest: Path, pad_end_s: float = 0.0) -> Path:
         with wave.open(str(converted), "rb") as wav:
             frames = wav.readframes(wav.getnframes())
         converted.unlink()
-    frames += bytes(2 * round(max(0.0, pad_end_s) * _RATE))
+    frames += bytes(2 * round(max(0.0, pad_end_s) * rate))
     with wave.open(str(dest), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(_RATE)
+        out.setframerate(rate)
         out.writeframes(frames)
     return dest
 
@@ -291,6 +291,7 @@ def _write_config(
     player: str,
     user: str,
     codecs: str,
+    rate: int,
     jitter_buffer: str,
     call_timeout_s: int,
 ) -> Path:
@@ -305,6 +306,8 @@ def _write_config(
     if not (MODULE_PATH / f"{player_module}.so").is_file():
         raise BaresipError(f"no baresip module {player_module}.so in {MODULE_PATH}")
     modules = ["g711", "aufile", player_module, "sndfile"]
+    if "G722" in codecs.upper():
+        modules.insert(0, "g722")  # Debian's baresip ships it
     for name in [*modules, "account", "menu", "ctrl_tcp"]:
         if not (MODULE_PATH / f"{name}.so").is_file():
             raise BaresipError(
@@ -319,7 +322,7 @@ def _write_config(
         f"audio_player\t{player}",
         f"audio_alert\t{player}",
         f"audio_source\taufile,{audio}",
-        f"ausrc_srate\t{_RATE}",
+        f"ausrc_srate\t{rate}",
         "ausrc_channels\t1",
         "audio_buffer\t20-160",
         f"rtp_ports\t{rtp_min}-{rtp_max}",
@@ -485,6 +488,7 @@ async def place_call(
     local_host: str = "127.0.0.1",
     user: str = "test",
     codecs: str = "PCMU/8000/1",
+    rate: int = _RATE,
     player: str | None = None,
     jitter_buffer: str = "5-10",
 ) -> BaresipCall:
@@ -495,8 +499,11 @@ async def place_call(
     CALL_ESTABLISHED) comes first, or `timeout_s` (counted from dialling) passes, after
     which we hang up and report `timed_out`. baresip is stopped before this returns, in
     every case. Files stay in `workdir` (a new temporary directory when None, left for
-    the caller to remove). `jitter_buffer` is baresip's `jitter_buffer_delay` in frames
-    (baresip's default, 5-10); it does not shift positions in the recordings.
+    the caller to remove). `codecs` is the account's `audio_codecs` (with "G722/16000/1"
+    baresip's g722 module is loaded); `rate` is the microphone WAV's rate (16000 for a
+    G.722 call, so baresip sends what it was given). `jitter_buffer` is baresip's
+    `jitter_buffer_delay` in frames (baresip's default, 5-10); it does not shift positions
+    in the recordings.
     """
     binary = _require_baresip()
     if workdir is None:
@@ -504,7 +511,7 @@ async def place_call(
     workdir.mkdir(parents=True, exist_ok=True)
     # in a thread: sox may run, and an edge in this event loop must keep serving meanwhile
     caller_wav = await asyncio.to_thread(
-        prepare_audio, Path(audio), workdir / "caller.wav", pad_end_s
+        prepare_audio, Path(audio), workdir / "caller.wav", pad_end_s, rate
     )
     sip_port = _free_port(local_host, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
     ctrl_port = _free_port(local_host, (socket.SOCK_STREAM,))
@@ -521,6 +528,7 @@ async def place_call(
         player=player or f"aubridge,fd-{uuid.uuid4().hex[:12]}",
         user=user,
         codecs=codecs,
+        rate=rate,
         jitter_buffer=jitter_buffer,
         call_timeout_s=max(5, math.ceil(timeout_s)),
     )

@@ -44,9 +44,10 @@ def write_wav(path: Path, pcm: bytes, rate: int = 8000) -> Path:
     return path
 
 
-def caller_wav(path: Path, parts: list[tuple[float, str]], total_s: float) -> Path:
-    """A caller's side of a call at 8 kHz: each (start second, sentence), then silence."""
-    rate = 8000
+def caller_wav(
+    path: Path, parts: list[tuple[float, str]], total_s: float, rate: int = 8000
+) -> Path:
+    """A caller's side of a call (8 kHz; 16 kHz for G.722): each (start second, sentence)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = np.zeros(round(total_s * rate), dtype=np.int16)
     for start, text in parts:

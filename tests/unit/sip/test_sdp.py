@@ -347,7 +347,7 @@ def test_dynamic_payload_type_names_match_case_insensitively() -> None:
 
 
 def test_rtpmap_overrides_a_static_number() -> None:
-    data = SIPP_PCMU.replace(b"0 PCMU/8000", b"0 G722/8000")
+    data = SIPP_PCMU.replace(b"0 PCMU/8000", b"0 GSM/8000")
     with pytest.raises(SdpError) as info:
         answer(data)
     assert info.value.status == 488
@@ -435,12 +435,47 @@ def test_no_common_codec_is_488() -> None:
         "s=-",
         "c=IN IP4 192.168.1.10",
         "t=0 0",
-        "m=audio 10000 RTP/AVP 9",
-        "a=rtpmap:9 G722/8000",
+        "m=audio 10000 RTP/AVP 3 18",
+        "a=rtpmap:3 GSM/8000",
+        "a=rtpmap:18 G729/8000",
     )
     with pytest.raises(SdpError) as info:
         answer(data)
     assert info.value.status == 488
+
+
+def g722_offer(formats: str, *rtpmaps: str) -> bytes:
+    return sdp(
+        "v=0",
+        "o=- 1 1 IN IP4 192.168.1.10",
+        "s=-",
+        "c=IN IP4 192.168.1.10",
+        "t=0 0",
+        f"m=audio 10000 RTP/AVP {formats}",
+        *rtpmaps,
+        "a=ptime:20",
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        g722_offer("9 0 8", "a=rtpmap:9 G722/8000", "a=rtpmap:0 PCMU/8000"),
+        g722_offer("0 8 9"),  # static types only, G.722 last: our preference wins
+        g722_offer("8 9 101", "a=rtpmap:101 telephone-event/8000"),
+    ],
+)
+def test_g722_is_preferred_when_offered(data: bytes) -> None:
+    result = answer(data)
+    assert (result.codec, result.payload_type) == ("G722", 9)
+    assert b"m=audio 10002 RTP/AVP 9" in result.sdp
+    assert b"a=rtpmap:9 G722/8000\r\n" in result.sdp  # 8000 in SDP: RFC 3551 4.5.2
+
+
+def test_g722_at_16000_in_sdp_is_not_g722() -> None:
+    # RFC 3551 makes it 8000; an offer saying 16000 names something else: fall back to G.711
+    result = answer(g722_offer("96 0", "a=rtpmap:96 G722/16000"))
+    assert result.codec == "PCMU"
 
 
 def test_no_audio_is_488() -> None:
@@ -508,6 +543,6 @@ def test_answer_parses_back() -> None:
 
 def test_local_media_defaults() -> None:
     local = LocalMedia("10.0.0.5", 10002)
-    assert local.codecs == ("PCMU", "PCMA")
+    assert local.codecs == ("G722", "PCMU", "PCMA")
     assert local.telephone_event
     assert b"o=frontdesk 0 0 IN IP4 10.0.0.5" in answer(YEASTAR, local).sdp

@@ -16,6 +16,7 @@ from frontdesk.sip.useragent import (
     CallEnded,
     IncomingCall,
     InviteRefused,
+    KeyPressed,
     SessionModified,
     UaConfig,
     UserAgent,
@@ -317,3 +318,33 @@ def test_shedding_answers_new_invites_503_but_keeps_calls(ua: UserAgent) -> None
     assert statuses(sent(ua)) == [200]
     assert [type(e) for e in events(ua)] == [CallConfirmed, CallEnded]
     assert ua.stats.shed == 1
+
+
+def test_info_dtmf_keys_become_events(ua: UserAgent) -> None:
+    call = incoming(ua).call
+    ua.answer(call, ANSWER_SDP, 0.0)
+    tag = call.dialog.local_tag
+    ua.receive(request("ACK", to_tag=tag, branch="z9hG4bK-a"), PBX, 0.1)
+    sent(ua)
+    events(ua)
+    infos = [
+        (b"Signal=5\r\nDuration=160\r\n", "application/dtmf-relay", 200, "5"),
+        (b"Signal=11\r\nDuration=160\r\n", "application/dtmf-relay", 200, "#"),
+        (b"*", "application/dtmf", 200, "*"),
+        (b"Signal=Z\r\n", "application/dtmf-relay", 400, None),  # a DTMF body we can't read
+        (b"hello", "application/x-keepalive", 200, None),  # not DTMF: accepted, ignored
+    ]
+    for cseq, (body, content_type, status, key) in enumerate(infos, start=2):
+        info = request(
+            "INFO", cseq=cseq, to_tag=tag, branch=f"z9hG4bK-i{cseq}", body=body,
+            content_type=content_type,
+        )  # fmt: skip
+        ua.receive(info, PBX, 1.0 + cseq)
+        ua.receive(info, PBX, 1.2 + cseq)  # a retransmission: answered again, no second key
+        assert statuses(sent(ua)) == [status, status]
+        got = events(ua)
+        if key is None:
+            assert got == []
+        else:
+            assert len(got) == 1 and isinstance(got[0], KeyPressed)
+            assert got[0].key == key and got[0].call is call
