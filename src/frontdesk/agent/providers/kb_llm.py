@@ -33,10 +33,7 @@ keep state between calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,16 +111,11 @@ class Taken:
 _INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
 
 
-def _lowest_priority() -> None:
-    # Building a knowledge base (at a call's start) must not slow the greeting's speech
-    # synthesis or other calls' audio: this thread gives way (Linux: per-thread nice).
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
 # Threads of a worker process for the embedding model, which lives as long as the process:
-# one builds knowledge bases at the lowest priority, the other embeds what callers say.
-_BUILDING = ThreadPoolExecutor(1, "kb-building", initializer=_lowest_priority)
+# one builds knowledge bases (at a call's start, beside the greeting), the other embeds
+# what callers say. Same priority as the rest of the worker: a lower one starved the builds
+# on a loaded machine (load 24 on 2 cores) and left callers without answers.
+_BUILDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-building")
 _EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
 
 
