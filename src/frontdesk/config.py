@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         "frontdesk.agent.call_providers:providers_for_call", pattern=r"^[\w.]+:\w+$"
     )
     agent_endpointing_delay: float = Field(0.4, ge=0, le=5)  # after VAD end of speech, seconds
+    # `turn_detection: model` (SmartTurn): this much silence asks the model (>= 0.25, the
+    # framework's floor); complete → the turn ends then; incomplete → the turn ends after
+    # `agent_turn_max_silence` unless the caller speaks again; seconds
+    agent_turn_model_silence: float = Field(0.3, ge=0.25, le=5)
+    agent_turn_max_silence: float = Field(2.5, gt=0, le=10)
+    agent_turn_model_threshold: float = Field(0.5, gt=0, lt=1)  # P(complete) that ends a turn
     agent_interruption_min_duration: float = Field(0.15, ge=0, le=5)  # speech that barges in
     # after the caller's voice over the agent ends with no words (a cough) or only an
     # "mm-hmm", the paused agent resumes this much later, seconds

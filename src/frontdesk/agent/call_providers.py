@@ -18,6 +18,7 @@ from frontdesk.agent.providers.fixed_vectors import seed_fixed_vectors
 from frontdesk.agent.providers.kb_llm import intent_examples
 from frontdesk.agent.providers.offline_stt import load_whisper
 from frontdesk.agent.providers.offline_tts import load_piper
+from frontdesk.agent.providers.turn_model import load_smart_turn
 from frontdesk.agent.providers.vad import load_vad
 from frontdesk.agent.spec import CallSpec
 from frontdesk.calls.audio import SAMPLE_RATE
@@ -37,6 +38,8 @@ def providers_for_call(spec: CallSpec, settings: Settings) -> Providers:
 def preload(settings: Settings) -> None:
     """Load the offline models now (each loader caches per process)."""
     load_vad(settings.agent_vad_min_silence)
+    load_vad(settings.agent_turn_model_silence)
+    load_smart_turn()
     whisper = load_whisper(settings.agent_whisper_threads)
     # one inference now: the first real one pays ~0.5 s of lazy set-up otherwise
     segments, _ = whisper.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), language="en")

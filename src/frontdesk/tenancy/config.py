@@ -65,6 +65,9 @@ class TenantConfig(BaseModel):
     tts: Literal["offline", "openai", "elevenlabs", "cartesia"] = "offline"
     knowledge_base: tuple[KnowledgeEntry, ...] = ()
     knowledge_text: str = Field("", max_length=200_000)
+    # how the end of the caller's turn is found: `model` (SmartTurn on the audio at each
+    # short pause, up to a maximum silence) or `vad` (a fixed silence)
+    turn_detection: Literal["model", "vad"] = "model"
     transfer_target: str | None = Field(None, max_length=200)  # a PBX extension or number
     business_hours: str | None = Field(None, max_length=2000)
     # keys with an action (e.g. {"0": "transfer"}); other keys reach the agent as input
