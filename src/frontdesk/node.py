@@ -22,6 +22,8 @@ from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
+from frontdesk.recordings.retention import run_retention
+from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -134,6 +136,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
+        recordings = RecordingWriter(settings.recordings_path)
+        recordings.start()
+        background.spawn(
+            run_retention(settings.recordings_path, settings.recording_retention_days),
+            name="recording retention",
+        )
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
         edge = EdgeServer(
             settings,
@@ -141,6 +149,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             on_record=recorder.submit,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
+            recordings=recordings,
         )
         web: _WebServer | None = None
         web_task: asyncio.Task[None] | None = None
@@ -194,6 +203,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            await asyncio.to_thread(recordings.stop)  # the last recordings finished on disk
             await admission.aclose()
             if agents is not None:
                 await agents.stop()

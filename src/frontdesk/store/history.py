@@ -287,7 +287,9 @@ FROM sessions s
 LEFT JOIN organizations o ON o.id = s.organization_id
 LEFT JOIN sip_numbers n ON n.id = s.sip_number_id"""
 _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
-_DETAIL_SELECT: LiteralString = _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript" + _FROM
+_DETAIL_SELECT: LiteralString = (
+    _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript, s.recording_path" + _FROM
+)
 
 
 def _history_where(
@@ -366,6 +368,7 @@ class SessionDetail:
     node_id: str
     transcript: list[Any]
     tickets: list[TicketRow]
+    recording_path: str | None = None  # relative to the recordings directory
 
 
 async def session_detail(
@@ -398,6 +401,7 @@ async def session_detail(
         row[14],
         transcript,
         [TicketRow(*t) for t in await tickets.fetchall()],
+        row[16],
     )
 
 
