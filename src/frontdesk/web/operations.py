@@ -4,7 +4,8 @@ Owns: the page `/operations`, one call's page `/operations/calls/{id}` (with its
 player), and `GET /api/v1/operations/{live,calls,calls/{id},calls/{id}/recording,analytics}`;
 which organization a request is about (`org`, a slug: a member sees only their own
 organizations, 404 for any other; an operator sees every organization, or the one they
-pick); turning query parameters into validated filters (422 problem details naming the parameter); the JSON shapes.
+pick); turning query parameters into validated filters (422 problem details naming the
+parameter); the JSON shapes.
 Live counts on the page update through `/events/live` (live.py); on a change the page
 fetches `/api/v1/operations/live` again for the calls themselves.
 
