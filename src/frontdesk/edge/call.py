@@ -107,6 +107,11 @@ class EdgeCall:
     def add_transcript(self, line: TranscriptLine) -> None:
         self.transcript.append(line)
 
+    @property
+    def recorded(self) -> bool:
+        """Whether this call is being recorded (`RecordedCall`)."""
+        return self.recording is not None
+
     # -- media in ---------------------------------------------------------------------
     def on_rtp(self, data: bytes, host: str, port: int) -> None:
         if self.finished or not self.latch.accept(host, port):
