@@ -21,6 +21,7 @@ def main() -> None:
         ("bench.web_bench", ["--requests", "50" if quick else "200"]),
         ("bench.live_delay", ["--calls", "5" if quick else "20"]),
         ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),
+        ("bench.recording_bench", quick),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)
