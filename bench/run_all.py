@@ -21,6 +21,8 @@ def main() -> None:
         ("bench.web_bench", ["--requests", "50" if quick else "200"]),
         ("bench.live_delay", ["--calls", "5" if quick else "20"]),
         ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),
+        ("bench.security_headers", ["--requests", "2000" if quick else "20000"]),
+        ("bench.outbox_bench", ["--calls", "20" if quick else "100"]),
         ("bench.recording_bench", quick),
     )
     for module, args in runs:

@@ -151,6 +151,7 @@ def serve(conninfo: str, port: int) -> None:
     from frontdesk.config import load_settings
     from frontdesk.tasks import TaskOwner
     from frontdesk.web.app import create_app
+    from frontdesk.web.security import server_config
 
     async def main() -> None:
         settings = load_settings(None, database_url=conninfo, http_port=port)
@@ -163,7 +164,7 @@ def serve(conninfo: str, port: int) -> None:
         app = create_app(
             settings=settings, pool=pool, registry=CollectorRegistry(), ready=ready, tasks=tasks
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        config = server_config(app, host="127.0.0.1", port=port, log_level="warning")
         try:
             await uvicorn.Server(config).serve()
         finally:

@@ -106,9 +106,12 @@ class Settings(BaseSettings):
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)
     web_secure_cookies: bool | None = None  # None: Secure when the request came over https
-    web_login_max_failures: int = Field(5, ge=1)  # per email and per client IP, in the window
+    # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
+    web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
+    # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Call recording (opt-in per organization/number: TenantConfig.record_calls)
     recordings_dir: Path | None = None  # None: <data_dir>/recordings
@@ -130,20 +133,32 @@ class Settings(BaseSettings):
     livekit_reconcile_interval: float = Field(10.0, gt=0)  # compare rows with LiveKit's rooms
     livekit_reconcile_grace: float = Field(20.0, gt=0)  # a younger row is never judged
 
-    @field_validator("pbx_addresses", mode="before")
+    # Notifications: the outbox's email (SMTP) and signed webhooks (frontdesk.notify)
+    # smtp://user:pass@host:587 (STARTTLS when the server offers it) or smtps:// (implicit TLS)
+    smtp_url: SecretStr | None = None
+    mail_from: str = Field("frontdesk@localhost", min_length=3, max_length=320)
+    outbox_max_backoff: float = Field(300.0, gt=0)  # longest wait between two attempts, seconds
+    outbox_retry_window: float = Field(86400.0, gt=0)  # then the delivery is `failed`, seconds
+    outbox_first_backoff: float = Field(2.0, gt=0)  # the wait after the first failure, seconds
+    outbox_poll_interval: float = Field(1.0, gt=0, le=60)  # dispatcher's look for due rows
+    outbox_batch: int = Field(200, ge=1, le=5000)  # rows one dispatcher transaction claims
+    outbox_send_timeout: float = Field(10.0, gt=0, le=120)  # one webhook POST or SMTP exchange
+    summary_enabled: bool = True  # post-call summary and `call.ended` after every answered call
+
+    @field_validator("pbx_addresses", "trusted_proxies", mode="before")
     @classmethod
-    def _pbx_list(cls, value: Any) -> Any:
+    def _address_list(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("pbx_addresses")
     @classmethod
     def _pbx_valid(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"PBX address {item!r} is not an IP address or CIDR") from exc
-        return value
+        return _networks_valid(value, "PBX address")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_valid(cls, value: list[str]) -> list[str]:
+        return _networks_valid(value, "trusted proxy")
 
     @field_validator("codecs", mode="before")
     @classmethod
@@ -179,6 +194,15 @@ class Settings(BaseSettings):
             raise ValueError(f"RTP port range {value!r} must be LOW-HIGH within 1024-65535")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_valid(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            text = value.get_secret_value()
+            if not text.startswith(("smtp://", "smtps://")):
+                raise ValueError("SMTP URL must be smtp://[user:pass@]host[:port] or smtps://…")
+        return value if value is not None and value.get_secret_value() else None
+
     @model_validator(mode="after")
     def _sip_outside_rtp(self) -> Settings:
         low, high = self.rtp_port_range
@@ -200,6 +224,11 @@ class Settings(BaseSettings):
     def pbx_networks(self) -> tuple[IpNetwork, ...]:
         """The PBX allowlist as parsed networks (single addresses become /32 or /128)."""
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.pbx_addresses)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        """The reverse proxies whose X-Forwarded-For is believed, as parsed networks."""
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
 
     @property
     def advertised_ip(self) -> str:
@@ -224,6 +253,15 @@ class Settings(BaseSettings):
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+
+def _networks_valid(value: list[str], what: str) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{what} {item!r} is not an IP address or CIDR") from exc
+    return value
 
 
 def _parse_port_range(value: str) -> tuple[int, int]:

@@ -17,22 +17,29 @@ import uvicorn
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
 from frontdesk.agent.providers.keys import check_provider_keys
+from frontdesk.agent.summary import PostCallSummaries
+from frontdesk.calls.record import CallRecord
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.recordings.retention import run_retention
 from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
-from frontdesk.store.engine import open_database
+from frontdesk.store.engine import open_database, open_pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.tasks import TaskOwner
 from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
+from frontdesk.web.security import server_config
 
 log = logging.getLogger("frontdesk")
+
+_NOTIFY_LANES = 4  # outbox dispatcher lanes (each sends one batch at a time)
+_SUMMARY_WORKERS = 3  # post-call summaries made at once
 
 
 def _http_socket(settings: Settings) -> socket.socket:
@@ -125,6 +132,23 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(watcher.run(), name="routing watcher")
         recorder = SessionRecorder(pool, settings.node_id)
         background.spawn(recorder.run(), name="session recorder")
+        # notifications get their own connections: a dispatcher lane holds one while it
+        # sends (up to FRONTDESK_OUTBOX_SEND_TIMEOUT), which must never starve admission
+        conninfo = pool.conninfo
+        assert isinstance(conninfo, str)  # open_database opens its pool with a string
+        notify_pool = await open_pool(conninfo, max_size=_NOTIFY_LANES + _SUMMARY_WORKERS + 1)
+        dispatcher = OutboxDispatcher(notify_pool, settings, lanes=_NOTIFY_LANES)
+        background.spawn(dispatcher.run(), name="outbox dispatcher")
+        summaries = PostCallSummaries(
+            notify_pool, settings, on_enqueued=dispatcher.wake, concurrency=_SUMMARY_WORKERS
+        )
+        background.spawn(summaries.run(), name="post-call summaries")
+
+        def on_record(record: CallRecord) -> None:
+            recorder.submit(record)
+            if settings.summary_enabled:
+                summaries.submit(record)
+
         admission = Admission(
             pool,
             decider,
@@ -143,10 +167,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             name="recording retention",
         )
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
+        if agents is not None:
+            agents.on_outbox = dispatcher.wake
         edge = EdgeServer(
             settings,
             admission,
-            on_record=recorder.submit,
+            on_record=on_record,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
             recordings=recordings,
@@ -176,7 +202,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 tasks=background,
             )
             web = _WebServer(
-                uvicorn.Config(
+                server_config(
                     app,
                     host=settings.http_host,
                     port=settings.http_port,
@@ -213,6 +239,9 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 await asyncio.wait_for(recorder.flush(), 5)
             except (ConnectionError, TimeoutError):
                 log.error("%d session rows could not be written at shutdown", recorder.queued)
+            if summaries.queued:  # their calls keep their sessions rows, without a summary
+                log.warning("%d post-call summaries were not made at shutdown", summaries.queued)
+            await notify_pool.close()
 
 
 def run_node(settings: Settings, demo: bool = False) -> None:

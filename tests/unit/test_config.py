@@ -53,3 +53,12 @@ def test_invalid_values_name_the_problem(overrides: dict[str, object], message: 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_trusted_proxies_none_by_default_and_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxy_networks == ()
+    monkeypatch.setenv("FRONTDESK_TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::1")
+    networks = [str(n) for n in load_settings().trusted_proxy_networks]
+    assert networks == ["10.0.0.0/8", "2001:db8::1/128"]
+    with pytest.raises(ConfigError, match=r"trusted proxy 'proxy\.example' is not an IP"):
+        load_settings(trusted_proxies="proxy.example")

@@ -49,6 +49,7 @@ from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token
 from frontdesk.tasks import TaskOwner
 from frontdesk.web.app import create_app
+from frontdesk.web.security import server_config
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -174,7 +175,7 @@ class RunningWeb:
         )  # fmt: skip
         self.app = app
         self.server = _Server(
-            uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
+            server_config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
         )
         serving = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         try:

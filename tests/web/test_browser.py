@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Dialog, Page, expect
 from tests.conftest import SIPP_DATA, require_tool
 from tests.integration.test_edge_calls import assert_ok, sipp
 from tests.web.conftest import (
@@ -70,10 +70,20 @@ async def test_tenant_sees_own_numbers_edits_and_is_kept_out(page: Page, web: We
     assert other is not None and other.status == 404
     assert BETA_NUMBERS[0] not in await page.content()
 
-    await page.goto("/numbers")  # the toggle (htmx) swaps the row in place
+    await page.goto("/numbers")  # the toggle (htmx) swaps the row in place, after a confirm
     row = page.locator(f"#row-{web.numbers[ALPHA_NUMBERS[1]]}")
+    asked: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await (dialog.dismiss() if len(asked) == 1 else dialog.accept())
+
+    page.on("dialog", answer)
+    await row.locator("button:has-text('Deactivate')").click()  # cancelled: nothing changes
+    await expect(row.locator(".badge")).to_have_text("active")
     await row.locator("button:has-text('Deactivate')").click()
     await expect(row.locator(".badge")).to_have_text("inactive")
+    assert asked and asked[0].startswith(f"Deactivate {ALPHA_NUMBERS[1]}?")
     await page.reload()
     await expect(row.locator(".badge")).to_have_text("inactive")
 
@@ -109,14 +119,14 @@ async def test_operator_adds_assigns_and_reassigns(page: Page, web: WebApp) -> N
     await page.fill("textarea[name=numbers]", "055 1119001, Fresh")
     async with page.expect_navigation():
         await page.click("form[action='/admin/numbers'] button")
-    await expect(page.locator("[role=status]")).to_contain_text("added 1 number")
+    await expect(page.locator("[role=status]")).to_have_text("Numbers added.")
     row = page.locator("#numbers tr[data-number='+390551119001']")
     await expect(row.locator(".org")).to_have_text("alpha")
 
     await row.locator("select[name=org]").select_option("beta")
     async with page.expect_navigation():
         await row.locator("button:has-text('Assign')").click()
-    await expect(page.locator("[role=status]")).to_contain_text("to beta (was alpha)")
+    await expect(page.locator("[role=status]")).to_have_text("Number assigned.")
     await expect(row.locator(".org")).to_have_text("beta")
     audit = page.locator("#audit tbody tr").first
     await expect(audit).to_contain_text("+390551119001")

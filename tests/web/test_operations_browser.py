@@ -72,8 +72,8 @@ async def test_a_real_call_is_live_then_in_history(
     row = page.locator(f"#history-table tr[data-session='{session_id}']")
     await expect(row).to_contain_text("sipp")
     await expect(row).to_contain_text(ALPHA_NUMBERS[0])
-    await expect(row).to_contain_text("completed")
-    await expect(row).to_contain_text("remote-bye")
+    await expect(row).to_contain_text("answered")  # people's words: "completed", "remote-bye"
+    await expect(row).to_contain_text("caller hung up")
     await screenshot(page, "operations-history-after-call")
     async with page.expect_navigation():
         await row.locator("a:has-text('details')").click()

@@ -33,6 +33,7 @@ import pickle
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,7 @@ class AgentHost:
         self._tools = TaskOwner("agent tools")
         self._stopping = False
         self._worker_ready = asyncio.Event()
+        self.on_outbox: Callable[[], None] | None = None  # a ticket's event was committed
         self.crashes = 0
         self.calls_started = 0
         self.agent_start_s: list[float] = []  # START → STARTED, per call (bounded below)
@@ -225,7 +227,12 @@ class AgentHost:
         """The responder of an answered call: runs until the call ends."""
         audio = call.audio
         spec = await spec_for_call(call, self.pool)
-        agent_call = AgentCall(next(self._slots), call, spec, CallTools(call, spec, self.pool))
+        agent_call = AgentCall(
+            next(self._slots),
+            call,
+            spec,
+            CallTools(call, spec, self.pool, on_outbox=self.on_outbox),
+        )
         try:
             worker = await self._pick()
             if worker is None:

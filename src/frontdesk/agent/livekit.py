@@ -30,6 +30,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.session import load_factory, new_session
 from frontdesk.agent.spec import CallSpec, spec_for_call
+from frontdesk.agent.summary import FinishedCall, PostCallSummaries
 from frontdesk.agent.tools import CallTools
 from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.handle import TRANSFERRED
@@ -129,10 +130,12 @@ async def prepare_agent(
                 role = "caller" if item.role == "user" else "agent"
                 call.add_transcript(TranscriptLine(role, text, time.time()))
 
+    answered_at = time.time()
+
     def on_close(_event: CloseEvent) -> None:
         if spec.session_id is not None:
-            store = _store_transcript(pool, spec.session_id, prepared.transcript)
-            prepared.tasks.spawn(store, name="store transcript")
+            store = finish_session(pool, settings, spec, prepared.transcript, answered_at)
+            prepared.tasks.spawn(store, name="store transcript and summary")
 
     async def on_shutdown(_reason: str) -> None:
         await prepared.tasks.drain(wait_s=2.0)
@@ -143,12 +146,42 @@ async def prepare_agent(
     return prepared
 
 
-async def _store_transcript(pool: Pool, session_id: str, transcript: list[TranscriptLine]) -> None:
-    lines = [line.as_json() for line in transcript]
+async def finish_session(
+    pool: Pool,
+    settings: Settings,
+    spec: CallSpec,
+    transcript: list[TranscriptLine],
+    answered_at: float,
+) -> None:
+    """At the session's close: its transcript, then its post-call summary and `call.ended`
+    (the same summary as on the built-in edge; the end reason is the session's close)."""
+    if spec.session_id is None:
+        return
     try:
-        await agent_records.store_transcript(pool, uuid.UUID(session_id), lines)
+        lines = [line.as_json() for line in transcript]
+        await agent_records.store_transcript(pool, uuid.UUID(spec.session_id), lines)
     except Exception:
-        log.exception("storing the transcript of session %s failed", session_id)
+        log.exception("storing the transcript of session %s failed", spec.session_id)
+        return
+    if not settings.summary_enabled or spec.org_id is None:
+        return
+    call = FinishedCall(
+        session_id=uuid.UUID(spec.session_id),
+        org_id=uuid.UUID(spec.org_id),
+        number_id=uuid.UUID(spec.number_id) if spec.number_id else None,
+        call_id=spec.call_id,
+        caller=spec.caller,
+        called=spec.called,
+        reason="session-closed",
+        started_at=answered_at,
+        answered_at=answered_at,
+        ended_at=time.time(),
+        transcript=tuple(line.as_json() for line in transcript),
+    )
+    try:
+        await PostCallSummaries(pool, settings).summarise(call)
+    except Exception:
+        log.exception("the post-call summary of session %s failed", spec.session_id)
 
 
 async def start_agent(

@@ -16,6 +16,7 @@ tools are round trips to the host, which runs these).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from uuid import UUID
 
 from frontdesk.agent.spec import CallSpec
@@ -35,11 +36,14 @@ class CallTools:
         pool: Pool | None,
         *,
         transfer_timeout_s: float = TRANSFER_TIMEOUT_S,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
         self.spec = spec
         self._pool = pool
         self._transfer_timeout_s = transfer_timeout_s
+        #: told after a ticket (and its `ticket.created` event) committed: wakes the dispatcher
+        self._on_outbox = on_outbox
 
     async def create_ticket(self, kind: str, summary: str, details: str) -> str:
         spec = self.spec
@@ -53,7 +57,15 @@ class CallTools:
             body=details,
             session_id=UUID(spec.session_id) if spec.session_id else None,
             customer_id=UUID(spec.customer.id) if spec.customer else None,
+            call=agent_records.TicketCall(
+                spec.call_id,
+                spec.caller,
+                spec.called,
+                UUID(spec.number_id) if spec.number_id else None,
+            ),
         )
+        if self._on_outbox is not None:
+            self._on_outbox()
         return str(ticket_id)
 
     async def transfer(self) -> int:

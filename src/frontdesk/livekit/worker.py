@@ -37,6 +37,7 @@ from frontdesk.errors import ConfigError
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import AgentStarter, CallJob, LiveKitControl
 from frontdesk.livekit.reconcile import Reconciler
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.routing import load_routing_table
@@ -161,6 +162,9 @@ async def serve_worker(settings: Settings, starter_spec: str = STARTER) -> None:
             grace=settings.livekit_reconcile_grace,
         )
         background.spawn(reconciler.run(settings.livekit_reconcile_interval), name="reconcile")
+        # the jobs write tickets and summaries with their events; this process sends them
+        # (as every `frontdesk run` node does: any node may send any event)
+        background.spawn(OutboxDispatcher(pool, settings, lanes=2).run(), name="outbox")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -161,16 +161,20 @@ def history_filter(
         raise InvalidFilter("outcome", f"must be one of {', '.join(OUTCOMES)}")
     if reason and (len(reason) > 200 or not reason.isprintable()):
         raise InvalidFilter("reason", "at most 200 printable characters")
-    prefix: str | None = None
-    if caller:
-        prefix = "".join(caller.split()).replace("-", "")
-        if prefix.startswith("00"):
-            prefix = "+" + prefix[2:]
-        if not prefix or len(prefix) > _MAX_CALLER or not _caller_chars(prefix):
-            raise InvalidFilter("caller", "digits, an optional leading +, at most 32")
+    prefix = caller_prefix(caller) if caller else None
     if start is not None and end is not None and end <= start:
         raise InvalidFilter("to", "the range ends before it starts")
     return HistoryFilter(start, end, number_id, outcome or None, reason or None, prefix)
+
+
+def caller_prefix(caller: str, field_name: str = "caller") -> str:
+    """A caller-number prefix as stored ("00" becomes "+", spaces and dashes go)."""
+    prefix = "".join(caller.split()).replace("-", "")
+    if prefix.startswith("00"):
+        prefix = "+" + prefix[2:]
+    if not prefix or len(prefix) > _MAX_CALLER or not _caller_chars(prefix):
+        raise InvalidFilter(field_name, "digits, an optional leading +, at most 32")
+    return prefix
 
 
 def _caller_chars(text: str) -> bool:
@@ -288,7 +292,9 @@ LEFT JOIN organizations o ON o.id = s.organization_id
 LEFT JOIN sip_numbers n ON n.id = s.sip_number_id"""
 _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
 _DETAIL_SELECT: LiteralString = (
-    _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript, s.recording_path" + _FROM
+    _COLUMNS
+    + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data, s.recording_path"
+    + _FROM
 )
 
 
@@ -311,14 +317,15 @@ def _history_where(
             params[name] = value
     if flt.caller is not None:
         clauses.append(sql.SQL("s.caller_number LIKE %(caller)s"))
-        params["caller"] = _like_prefix(flt.caller)
+        params["caller"] = like_prefix(flt.caller)
     if after is not None:
         clauses.append(sql.SQL("(s.started_at, s.id) < (%(after_at)s, %(after_id)s)"))
         params["after_at"], params["after_id"] = after
     return clauses, params
 
 
-def _like_prefix(prefix: str) -> str:
+def like_prefix(prefix: str) -> str:
+    """`prefix` as a LIKE pattern matching what starts with it (wildcards escaped)."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -368,6 +375,8 @@ class SessionDetail:
     node_id: str
     transcript: list[Any]
     tickets: list[TicketRow]
+    summary: str | None = None  # the post-call summary (agent/summary.py), once made
+    summary_data: dict[str, Any] | None = None
     recording_path: str | None = None  # relative to the recordings directory
 
 
@@ -402,6 +411,8 @@ async def session_detail(
         transcript,
         [TicketRow(*t) for t in await tickets.fetchall()],
         row[16],
+        row[17] if isinstance(row[17], dict) else None,
+        recording_path=row[18],
     )
 
 

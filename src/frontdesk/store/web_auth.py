@@ -4,8 +4,8 @@ Owns: creating a session (a 256-bit random token handed to the browser once, sto
 its SHA-256 digest, with an absolute expiry and a per-session CSRF token), resolving a
 session or an API token (`fd_…`, also stored as a digest) to a `Principal` (the user, their
 memberships with organization ids, operator flag), ending sessions, and counting failed
-logins per key within a sliding window (rows in `login_failures`, so the limit holds across
-processes and restarts).
+logins per key (a digest of an email with a client address, or an address) within a
+sliding window (rows in `login_failures`, so the limit holds across processes and restarts).
 
 Must not: see a password (users.py checks those), log or return a token after creating it,
 or open its own transaction: callers pass a connection from
@@ -184,13 +184,14 @@ async def principal_by_email(conn: Connection, email: str) -> Principal:
     return found
 
 
-def email_key(email: str) -> str:
-    """The failure-count key of an email: a digest, so the table holds no addresses."""
-    return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
 def ip_key(address: str) -> str:
     return "ip:" + address[:150]
+
+
+def account_ip_key(email: str, address: str) -> str:
+    """The failure-count key of one email tried from one client address (a digest)."""
+    raw = f"{email.strip().lower()}|{address[:150]}".encode()
+    return "email-ip:" + hashlib.sha256(raw).hexdigest()
 
 
 async def login_retry_after(
@@ -231,5 +232,6 @@ async def record_login_failure(conn: Connection, keys: tuple[str, ...], window_s
 
 
 async def clear_login_failures(conn: Connection, key: str) -> None:
-    """A successful login forgets the failures of its email (not of its IP)."""
+    """A successful login forgets the failures of `key` (the web app passes its
+    (email, address) key, never the address's own)."""
     await conn.execute(b"DELETE FROM login_failures WHERE key = %s", (key,))

@@ -4,8 +4,9 @@ Owns: the page `/operations`, one call's page `/operations/calls/{id}` (with its
 player), and `GET /api/v1/operations/{live,calls,calls/{id},calls/{id}/recording,analytics}`;
 which organization a request is about (`org`, a slug: a member sees only their own
 organizations, 404 for any other; an operator sees every organization, or the one they
-pick); turning query parameters into validated filters (422 problem details naming the
-parameter); the JSON shapes.
+pick); turning query parameters into validated filters (API: 422 problem details naming
+the parameter; page: the error next to its field, status 422, no history shown until it is
+corrected); the JSON shapes.
 Live counts on the page update through `/events/live` (live.py); on a change the page
 fetches `/api/v1/operations/live` again for the calls themselves.
 
@@ -16,6 +17,7 @@ does), or log callers or transcripts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -115,17 +117,22 @@ class HistoryQuery:
         self.outcome, self.reason, self.caller = outcome, reason, caller
         self.cursor, self.limit, self.tz = cursor, limit, tz
 
+    def validated(self, tz: ZoneInfo) -> store.HistoryFilter:
+        """The store's filter; `store.InvalidFilter` (naming the field) when one is wrong."""
+        low, high = store.day_range(self.start, self.end, tz)
+        return store.history_filter(
+            start=low,
+            end=high,
+            number_id=self.number,
+            outcome=self.outcome,
+            reason=self.reason,
+            caller=self.caller,
+        )
+
     def build(self, tz: ZoneInfo) -> store.HistoryFilter:
+        """`validated`, with a wrong field as a 422 problem (the API)."""
         try:
-            low, high = store.day_range(self.start, self.end, tz)
-            return store.history_filter(
-                start=low,
-                end=high,
-                number_id=self.number,
-                outcome=self.outcome,
-                reason=self.reason,
-                caller=self.caller,
-            )
+            return self.validated(tz)
         except store.InvalidFilter as exc:
             raise _filter_error(exc) from exc
 
@@ -199,6 +206,9 @@ class CallDetailOut(CallOut):
     node_id: str
     transcript: list[Any]
     ticket_list: list[TicketOut]
+    #: the post-call summary and its fields (intent, outcome, caller_name, callback_number)
+    summary: str | None = None
+    summary_data: dict[str, Any] | None = None
     recording_url: str | None = None  # GET it for the call's audio (Ogg Opus, stereo)
 
 
@@ -322,6 +332,8 @@ async def call_api(
         node_id=detail.node_id,
         transcript=detail.transcript,
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
+        summary=detail.summary,
+        summary_data=detail.summary_data,
         recording_url=recording_url(session_id, org) if detail.recording_path else None,
     )
 
@@ -382,12 +394,61 @@ async def analytics_api(
 
 
 # ---------------------------------------------------------------------------- pages
-async def _org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
+async def org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
     if user.is_operator:
         async with operator_tx(pool) as conn:
             orgs: list[Org] = await list_orgs(conn)
         return [(o.slug, o.name) for o in orgs]
     return [(m.org_slug, m.org_name) for m in user.memberships]
+
+
+_PAGE_FIELDS: Final = ("from", "to", "number", "outcome", "reason", "caller", "cursor", "tz")
+
+
+def page_query(raw: Mapping[str, str]) -> tuple[HistoryQuery, dict[str, str]]:
+    """The page's filters from its query string, and an error per field that is wrong.
+
+    Unlike the API (a 422 problem), the page shows each error next to its field: a wrong
+    field is left out of the returned query and named in the errors.
+    """
+    errors: dict[str, str] = {}
+    text = {name: raw.get(name, "").strip() for name in _PAGE_FIELDS}
+    for name, value in text.items():
+        if len(value) > 200:
+            errors[name] = "too long"
+            text[name] = ""
+
+    def day(name: str) -> date | None:
+        if not text[name]:
+            return None
+        try:
+            return date.fromisoformat(text[name])
+        except ValueError:
+            errors[name] = "a date such as 2026-12-03"
+            return None
+
+    number: UUID | None = None
+    if text["number"]:
+        try:
+            number = UUID(text["number"])
+        except ValueError:
+            errors["number"] = "pick a number from the list"
+    query = HistoryQuery(
+        start=day("from"),
+        end=day("to"),
+        number=number,
+        outcome=text["outcome"] or None,
+        reason=text["reason"] or None,
+        caller=text["caller"] or None,
+        cursor=text["cursor"] or None,
+        tz=text["tz"] or None,
+    )
+    return query, errors
+
+
+def _field(exc: store.InvalidFilter) -> str:
+    """The page field an InvalidFilter is about (the API's names, `from`/`to` included)."""
+    return exc.field if exc.field in _PAGE_FIELDS else "from"
 
 
 @pages.get("/operations")
@@ -396,13 +457,33 @@ async def operations_page(
     user: CurrentUser,
     pool: PoolDep,
     settings: SettingsDep,
-    query: History,
     org: Org_ = None,
 ) -> Response:
     org_id = await resolve_org(pool, user, org)
-    tz = _zone(query.tz, settings.operations_time_zone)
-    days = _days(query.start, query.end, tz)
-    page = await _history(pool, user, org_id, query, tz)
+    query, errors = page_query(request.query_params)
+    try:
+        tz = store.time_zone(query.tz or settings.operations_time_zone)
+    except store.InvalidFilter as exc:
+        errors[_field(exc)] = str(exc).split(": ", 1)[-1]
+        query.tz = None
+        tz = store.time_zone(settings.operations_time_zone)
+    page = store.HistoryPage([], None)
+    if not errors:
+        try:
+            flt = query.validated(tz)
+            async with scoped_tx(pool, user, org_id) as conn:
+                await _check_number(conn, flt.number_id)
+                page = await store.history(conn, org_id, flt, limit=PAGE_ROWS, cursor=query.cursor)
+        except HTTPException as exc:  # a number this user cannot see
+            if exc.status_code != 404:
+                raise
+            errors["number"] = "pick a number from the list"
+        except store.InvalidFilter as exc:
+            errors[_field(exc)] = str(exc).split(": ", 1)[-1]
+    try:
+        days = _days(query.start, query.end, tz)
+    except HTTPException:
+        days = _days(None, None, tz)
     async with scoped_tx(pool, user, org_id) as conn:
         live = await store.live_numbers(conn, org_id)
         result = await store.analytics(conn, org_id, days[0], days[1], tz)
@@ -413,8 +494,10 @@ async def operations_page(
         "operations/index.html",
         {
             "org": org or "",
-            "orgs": await _org_choices(pool, user),
+            "orgs": await org_choices(pool, user),
             "query": query,
+            "raw": {name: request.query_params.get(name, "")[:200] for name in _PAGE_FIELDS},
+            "errors": errors,
             "tz": tz.key,
             "zone": tz,
             "page": page,
@@ -432,6 +515,7 @@ async def operations_page(
                 else None
             ),
         },
+        status_code=422 if errors else 200,
     )
 
 

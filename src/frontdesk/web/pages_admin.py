@@ -1,13 +1,18 @@
 """The operator pages under `/admin`: every number, adding, assigning, organizations, audit.
 
 Owns: the numbers table across organizations with live counts, search (number or label) and
-filters (organization, active state); adding numbers, one or a pasted list, all or nothing
-(every line is tried in one transaction; if any line is refused, nothing is added and each
-refused line is shown with its line number, the number and why); assigning and reassigning a
-number (audited by the database trigger with `user:<email>` and the time; when the number
-has live calls, a confirmation first says that those calls continue with the old
-organization and new calls go to the new one); organizations with their limits and active
-state, which operators may change here.
+filters (organization, active state; a value not offered is shown as an error next to its
+field, and no number is listed until it is corrected); adding numbers, one or a pasted list,
+all or nothing (every line is tried in one transaction; if any line is refused, nothing is
+added and each refused line is shown with its line number, the number and why); assigning
+and reassigning a number (audited by the database trigger with `user:<email>` and the time;
+when the number has live calls, a confirmation first says that those calls continue with the
+old organization and new calls go to the new one); organizations with their limits and
+active state, which operators may change here (suspending one asks first, naming its live
+calls); notifications that failed for 24 hours (the outbox's `failed` rows), each
+with a retry button that sends it again with a new window. Success banners come only from
+fixed keys (`?done=KEY`, words.BANNERS): no free text
+from a link reaches the page.
 
 Must not: be reachable by anyone but an operator (403 page), or hold data rules
 (frontdesk.store.numbers / orgs do, the same functions the CLI uses).
@@ -24,6 +29,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from frontdesk.errors import Conflict, InvalidNumber, NotFound
+from frontdesk.store import outbox
 from frontdesk.store.engine import Connection
 from frontdesk.store.numbers import (
     add_number,
@@ -37,6 +43,7 @@ from frontdesk.store.orgs import UNCHANGED, get_org, list_orgs, update_org
 from frontdesk.store.tx import operator_tx
 from frontdesk.web.auth import Operator, PoolDep, SettingsDep, actor, csrf_protect
 from frontdesk.web.templating import render
+from frontdesk.web.words import banner
 
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -69,11 +76,17 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         per_org_numbers[row.org_slug] = per_org_numbers.get(row.org_slug, 0) + 1
     for (_number, org_id), n in counts.items():
         per_org_live[org_id] = per_org_live.get(org_id, 0) + n
+    filter_errors: dict[str, str] = {}
+    if filters.org and filters.org not in {org.slug for org in orgs}:
+        filter_errors["org"] = "no such organization: pick one from the list"
+    if filters.status not in ("", "active", "inactive"):
+        filter_errors["status"] = "pick a state from the list"
     needle = filters.q.strip().lower()
     shown = [
         (row, _live(counts, row.id))
         for row in numbers
-        if (not needle or needle in row.phone_number.lower() or needle in row.label.lower())
+        if not filter_errors
+        and (not needle or needle in row.phone_number.lower() or needle in row.label.lower())
         and (not filters.org or row.org_slug == filters.org)
         and (
             not filters.status
@@ -90,7 +103,9 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         "org_numbers": per_org_numbers,
         "org_live": per_org_live,
         "audit": await recent_assignments(conn, 15),
+        "failed_deliveries": await outbox.list_failed(conn, 100),
         "filters": filters,
+        "filter_errors": filter_errors,
     }
 
 
@@ -107,7 +122,10 @@ async def _page(
         context = await _context(conn, filters or Filters())
     defaults: dict[str, object] = {"add_errors": [], "add_text": "", "message": None}
     return render(
-        request, "admin/index.html", {**defaults, **context, **extra}, status_code=status_code
+        request,
+        "admin/index.html",
+        {**defaults, **context, **extra},
+        status_code=422 if context["filter_errors"] and status_code == 200 else status_code,
     )
 
 
@@ -120,7 +138,7 @@ async def admin_page(
     q: str = "",
     org: str = "",
     status: str = "",
-    message: str | None = None,
+    done: str | None = None,
 ) -> Response:
     filters = Filters(q[:200], org[:63], status[:10])
     if (
@@ -130,7 +148,7 @@ async def admin_page(
         async with operator_tx(pool, actor=actor(user)) as conn:
             context = await _context(conn, filters)
         return render(request, "admin/numbers_table.html", context)
-    return await _page(request, pool, user, filters=filters, message=message)
+    return await _page(request, pool, user, filters=filters, message=banner(done))
 
 
 def _parse_line(line: str) -> tuple[str, str]:
@@ -196,8 +214,7 @@ async def admin_add(
             add_text=numbers,
             add_org=org,
         )
-    message = f"added {len(added)} number{'s' if len(added) != 1 else ''}: {', '.join(added)}"
-    return RedirectResponse("/admin?" + urlencode({"message": message}), status_code=303)
+    return _done("numbers-added")
 
 
 @router.post("/numbers/{number_id}/assign")
@@ -224,26 +241,35 @@ async def admin_assign(
         after = await assign_number(
             conn, row.phone_number, org, actor(user), settings.default_country
         )
-    if after.org_slug == row.org_slug:
-        message = f"{row.phone_number} already belongs to {org}"
-    else:
-        message = f"assigned {row.phone_number} to {org} (was {row.org_slug})"
-    return RedirectResponse("/admin?" + urlencode({"message": message}), status_code=303)
+    return _done("number-unchanged" if after.org_slug == row.org_slug else "number-assigned")
 
 
 @router.post("/orgs/{slug}")
 async def admin_org(
+    request: Request,
     user: Operator,
     pool: PoolDep,
     slug: str,
     max_calls: Annotated[str, Form(max_length=12)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Change an organization's limit ('' = no limit) and active state."""
+    """Change an organization's limit ('' = no limit) and active state; suspending an
+    active organization asks first (how many live calls it has: they continue)."""
     text = max_calls.strip()
     if text and (not text.isdigit() or not 1 <= int(text) <= 1_000_000):
         raise Conflict("max concurrent calls must be a whole number from 1, or empty")
     async with operator_tx(pool, actor=actor(user)) as conn:
+        org = await get_org(conn, slug)
+        suspending = org.active and active is None
+        if suspending and confirm != "yes":
+            counts = await live_counts(conn)
+            live = sum(n for (_number, org_id), n in counts.items() if org_id == org.id)
+            return render(
+                request,
+                "admin/confirm_suspend.html",
+                {"org": org, "live": live, "max_calls": text},
+            )
         await update_org(
             conn,
             slug,
@@ -251,4 +277,17 @@ async def admin_org(
             max_concurrent_calls=int(text) if text else None,
             active=active is not None,
         )
-    return RedirectResponse("/admin?" + urlencode({"message": f"updated {slug}"}), status_code=303)
+    return _done("org-suspended" if suspending else "org-updated")
+
+
+def _done(key: str) -> Response:
+    """Back to /admin with a fixed banner (words.BANNERS)."""
+    return RedirectResponse("/admin?" + urlencode({"done": key}), status_code=303)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def admin_retry_delivery(user: Operator, pool: PoolDep, delivery_id: UUID) -> Response:
+    """Send a failed notification again now (a fresh retry window)."""
+    async with operator_tx(pool, actor=actor(user)) as conn:
+        again = await outbox.retry(conn, delivery_id)
+    return _done("delivery-queued" if again else "delivery-not-failed")

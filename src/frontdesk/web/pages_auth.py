@@ -1,14 +1,28 @@
-"""Logging in and out: `/login` (form), `/logout`, and the login rate limit.
+"""Logging in and out: `/login` (form), `/logout`, and the login lock-out.
 
 Owns: the login form and its CSRF protection (before a session exists, a double-submit
 token: a random `fd_login_csrf` cookie that must equal the form's hidden field), checking the
-password (frontdesk.store.users.authenticate, argon2), the rate limit (at most
-`web_login_max_failures` failures per email and per client IP within `web_login_window`
-seconds, counted in PostgreSQL so every process sees them: 429 with Retry-After while
-blocked, even for the right password), creating and ending the server-side session.
+password (frontdesk.store.users.authenticate, argon2), the lock-out, creating and ending the
+server-side session.
 
-Must not: say whether an email exists (one message for every failure), log an email or a
-password, or follow a `next` that leaves this site.
+The lock-out, and why it has no per-account counter: failures are counted in PostgreSQL (so
+every process and restart sees them) under two keys, and a login is refused (429 with
+Retry-After, even with the right password) while either is over its limit in the last
+`web_login_window` seconds:
+- (email, client address): `web_login_max_failures`. Guessing one user's password from one
+  address stops there; the user, logging in from anywhere else, is not affected, and their
+  own success there clears only that pair.
+- client address alone: four times that, so one address cannot walk through many accounts.
+A counter per account alone would let anyone lock any user out by failing on purpose from
+their own machine: that is the attack this design refuses. What remains possible is guessing
+one account slowly from many addresses; each try costs an argon2 verification, every
+address is limited, and a password good enough for the web is out of reach of that.
+The client address is the TCP peer, or, behind `FRONTDESK_TRUSTED_PROXIES` only, what
+X-Forwarded-For says (security.ClientAddress): anyone else's header is ignored, so an
+attacker can neither spread their tries over invented addresses nor aim at a victim's.
+
+Must not: say whether an email exists (one message for every failure), log an email, an
+address or a password, or follow a `next` that leaves this site.
 """
 
 from __future__ import annotations
@@ -24,9 +38,9 @@ from fastapi.responses import RedirectResponse, Response
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import authenticate
 from frontdesk.store.web_auth import (
+    account_ip_key,
     clear_login_failures,
     create_session,
-    email_key,
     end_session,
     ip_key,
     login_retry_after,
@@ -48,6 +62,7 @@ log = logging.getLogger(__name__)
 
 LOGIN_CSRF_COOKIE: Final = "fd_login_csrf"
 MAX_FIELD: Final = 1000
+IP_LIMIT_FACTOR: Final = 4  # one address may fail this many times the per-account limit
 
 router = APIRouter(include_in_schema=False)
 
@@ -120,10 +135,13 @@ async def login(
             status_code=403,
         )
     client = request.client.host if request.client else "unknown"
-    keys = (email_key(email), ip_key(client))
+    pair, address = account_ip_key(email, client), ip_key(client)
     limit, window = settings.web_login_max_failures, settings.web_login_window
     async with operator_tx(pool) as conn:
-        wait = await login_retry_after(conn, keys, limit, window)
+        wait = max(
+            await login_retry_after(conn, (pair,), limit, window),
+            await login_retry_after(conn, (address,), limit * IP_LIMIT_FACTOR, window),
+        )
     if wait:
         log.info("login refused: rate limit (retry in %d s)", wait)
         return _login_page(
@@ -138,9 +156,9 @@ async def login(
     async with operator_tx(pool) as conn:
         user = await authenticate(conn, email, password) if email and password else None
         if user is None:
-            await record_login_failure(conn, keys, window)
+            await record_login_failure(conn, (pair, address), window)
         else:
-            await clear_login_failures(conn, keys[0])
+            await clear_login_failures(conn, pair)
             session = await create_session(conn, user.id, settings.web_session_ttl)
     if user is None:
         return _login_page(

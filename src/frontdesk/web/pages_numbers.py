@@ -1,8 +1,9 @@
 """The tenant pages: `/numbers` (the organization's numbers, live counts) and `/numbers/{id}`.
 
 Owns: rendering the numbers table (live counts update through `/events/live`, see live.py and
-static/live.js), the edit form of one number (label, greeting, language, system prompt,
-active) with each error next to its field, and the active toggle (htmx swaps the row).
+static/app.js), the edit form of one number (label, greeting, language, system prompt,
+active) with each error next to its field, and the active toggle (htmx swaps the row;
+deactivating asks first).
 Owners edit, members view, operators see and edit every number.
 
 Must not: add, remove or reassign numbers (operators do that on /admin), or look a number up
@@ -32,6 +33,10 @@ from frontdesk.web.templating import render
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 FIELD_MAX = 25_000  # above the longest TenantConfig text (system_prompt, 20,000)
+DEACTIVATE_QUESTION = (
+    "Switching this number off means new calls to it are not answered:"
+    " tick the box below and save again to confirm. Nothing was saved."
+)
 
 
 def can_edit(user: CurrentUser, view: NumberView) -> bool:
@@ -86,8 +91,14 @@ async def number_save(
     language: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     system_prompt: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    confirm_deactivate: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Save the whole form: an empty override field means "inherit the organization's"."""
+    """Save the whole form: an empty override field means "inherit the organization's".
+
+    Switching an active number off asks first, like the Deactivate button: without the
+    `confirm_deactivate` box ticked nothing is saved and the form comes back, as filled in,
+    with the question next to the Active field.
+    """
     texts = {"greeting": greeting, "language": language.strip(), "system_prompt": system_prompt}
     edit = NumberEdit(
         label=label.strip(),
@@ -95,6 +106,10 @@ async def number_save(
         overrides={key: (value if value.strip() else None) for key, value in texts.items()},
     )
     try:
+        if active is None and confirm_deactivate != "yes":
+            current = await get_number_view(pool, user, number_id)
+            if current.row.active and can_edit(user, current):
+                raise FieldErrors({"active": DEACTIVATE_QUESTION})
         await apply_edit(pool, user, number_id, edit)
     except FieldErrors as exc:
         view = await get_number_view(pool, user, number_id)
@@ -103,7 +118,7 @@ async def number_save(
             "numbers/edit.html",
             {
                 "view": view,
-                "values": {"label": label, **texts},
+                "values": {"label": label, **texts, "active": active is not None},
                 "errors": exc.errors,
                 "saved": False,
                 "editable": True,
@@ -120,12 +135,23 @@ async def number_toggle(
     user: CurrentUser,
     pool: PoolDep,
     active: Annotated[str, Form(pattern="^(true|false)$")],
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Switch a number on or off; htmx gets the new table row, a plain form a redirect."""
+    """Switch a number on or off; htmx gets the new table row, a plain form a redirect.
+
+    Deactivating asks first: htmx requests come after the browser's `hx-confirm` dialog; a
+    plain form without `confirm=yes` gets the confirmation page (no script needed).
+    """
+    htmx = request.headers.get("HX-Request") == "true"
+    if active == "false" and not htmx and confirm != "yes":
+        view = await get_number_view(pool, user, number_id)
+        if not can_edit(user, view):
+            raise HTTPException(403, "only an owner of the organization may change its numbers")
+        return render(request, "numbers/confirm_deactivate.html", {"view": view})
     try:
         view = await apply_edit(pool, user, number_id, NumberEdit(active=active == "true"))
     except FieldErrors as exc:  # no field can be wrong here
         raise HTTPException(422, str(exc)) from exc
-    if request.headers.get("HX-Request") != "true":
+    if not htmx:
         return RedirectResponse("/numbers", status_code=303)
     return render(request, "numbers/row.html", {"v": view, "editable": True})

@@ -1,7 +1,9 @@
 """The Jinja2 templates object every page renders with, and `render`.
 
 Owns: where templates live (`frontdesk/web/templates/`, shipped as package data), the
-context every page gets (`user`, `csrf_token`, `nav`), and autoescaping (on for .html).
+context every page gets (`user`, `csrf_token`, `path`, `tech`: whether to show technical
+detail, operators only), the people's-words filters (words.py), and autoescaping (on for
+.html).
 
 Must not: query the database or decide who may see what; routes pass what to show.
 """
@@ -16,11 +18,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from frontdesk.store.web_auth import Principal
+from frontdesk.web import words
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 
 templates: Final = Jinja2Templates(directory=TEMPLATES_DIR)
+words.install(templates.env)
 
 
 def page_user(request: Request) -> Principal | None:
@@ -43,6 +47,7 @@ def render(
         "user": user,
         "csrf_token": user.csrf_token if user is not None else "",
         "path": request.url.path,
+        "tech": user is not None and user.is_operator,
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, full, status_code=status_code, headers=headers)

@@ -1,7 +1,15 @@
-// frontdesk pages: live call counts by server-sent events (no reload), nothing else global.
+// frontdesk pages: live call counts by server-sent events (no reload), and the small
+// behaviours the CSP keeps out of the markup (no inline handlers): a <select data-autosubmit>
+// submits its form on change.
 (function () {
   "use strict";
+  function autosubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
   function start() {
+    autosubmit();
     var holder = document.querySelector("[data-live-source]");
     if (!holder || !window.EventSource) { return; }
     var status = document.getElementById("live-status");
