@@ -5,6 +5,7 @@ answered by an EdgeServer with admission and a `RecordingWriter` on the web app'
 and recordings directory; the echo responder plays the greeting. The call's page then has
 an <audio> element whose duration Chromium reads from the served file, the API serves it
 with Range support to alpha, and beta's owner gets 404 for it, as for the call itself.
+The page with its player has no serious axe-core finding.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.web.conftest import (
     seed,
     web_settings,
 )
+from tests.web.test_pages_browser import axe_violations
 
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.server import EdgeServer
@@ -141,6 +143,7 @@ async def test_a_recorded_call_plays_in_chromium_and_is_404_to_another_org(
     assert await audio.evaluate("a => a.error") is None
     await expect(page.locator("#recording a[download]")).to_have_count(1)
     await screenshot(page, "operations-call-recording")
+    assert await axe_violations(page) == []  # the player and its link are accessible
 
     url = f"/api/v1/operations/calls/{session_id}/recording"
     with web.client(web.tokens[ALPHA_OWNER]) as alpha:
