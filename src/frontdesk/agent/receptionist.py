@@ -130,6 +130,8 @@ class Receptionist(Agent):
         self.transcribing = transcribing or Transcribing()
 
     async def on_enter(self) -> None:
+        if self.spec.recorded:  # the caller is told before anything else is said
+            self.session.say(self.spec.config.recording_notice, allow_interruptions=False)
         self.session.say(self.spec.config.greeting, allow_interruptions=True)
 
     async def stt_node(

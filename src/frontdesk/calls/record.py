@@ -91,3 +91,4 @@ class CallRecord:
     owner: CallOwner | None = None  # whose call it was, once routing found the number
     session_id: uuid.UUID | None = None  # the sessions row admission opened, if any
     media: MediaStats | None = None  # answered calls at the built-in edge
+    recording_path: str | None = None  # relative to the recordings directory, when recorded
