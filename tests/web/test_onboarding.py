@@ -168,7 +168,7 @@ def test_reset_link_and_own_password(web: WebApp) -> None:
             f"/admin/users/{user_id.group(1)}/reset", data={"csrf_token": csrf, "org": "alpha"}
         )
         link = link_of(issued)
-    member, member_csrf = session(web, ALPHA_MEMBER)  # a session from before the reset
+    member, _member_csrf = session(web, ALPHA_MEMBER)  # a session from before the reset
     with contextlib.closing(member):
         assert set_password(web, link, NEW_PASSWORD).status_code == 303
         assert member.get("/numbers").status_code == 303  # the old session ended
