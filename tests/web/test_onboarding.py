@@ -302,3 +302,41 @@ def test_nobody_but_an_operator_reaches_the_onboarding_routes(web: WebApp) -> No
             assert by_token.status_code == 403, f"{method} {path}: {by_token.status_code}"
     assert sql(web, "SELECT count(*) FROM organizations") == [(2,)]
     assert sql(web, "SELECT count(*) FROM sip_numbers WHERE id = %s", number) == [(1,)]
+
+
+async def test_a_tenant_reads_only_its_own_audit_and_cannot_forge_or_erase_it(
+    web: WebApp,
+) -> None:
+    import psycopg
+
+    from frontdesk.store.config_audit import org_changes, record_change
+    from frontdesk.store.orgs import get_org, update_org
+    from frontdesk.store.tx import operator_tx, tenant_tx
+
+    pool = await open_pool(web.conninfo, max_size=2)
+    try:
+        async with operator_tx(pool, actor="user:ops") as conn:
+            alpha = await get_org(conn, "alpha")
+            beta = await get_org(conn, "beta")
+            await update_org(conn, "alpha", name="Alpha Trattoria")
+            await update_org(conn, "beta", max_concurrent_calls=9)
+        async with tenant_tx(pool, beta.id, actor="user:beta") as conn:
+            assert await org_changes(conn, alpha.id) == []  # invisible, not refused
+            assert [c.fields for c in await org_changes(conn, beta.id)] == [
+                ("max_concurrent_calls",),
+                ("active", "name", "slug"),  # edited, created
+            ]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # RLS WITH CHECK
+            async with tenant_tx(pool, beta.id) as conn:
+                await record_change(conn, alpha.id, "organization", "alpha", {"a": 1}, {"a": 2})
+        for statement in (b"UPDATE config_audit SET actor = 'x'", b"DELETE FROM config_audit"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                async with tenant_tx(pool, beta.id) as conn:
+                    await conn.execute(statement)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                async with operator_tx(pool) as conn:
+                    await conn.execute(statement)
+        async with operator_tx(pool) as conn:
+            assert [c.actor for c in await org_changes(conn, alpha.id)] == ["user:ops", "test"]
+    finally:
+        await pool.close()
