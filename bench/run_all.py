@@ -18,6 +18,7 @@ def main() -> None:
         ("bench.routing_bench", []),
         ("bench.admission_bench", quick),
         ("bench.agent_bench", quick),
+        ("bench.backchannel_bench", quick),
         ("bench.web_bench", ["--requests", "50" if quick else "200"]),
         ("bench.live_delay", ["--calls", "5" if quick else "20"]),
         ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     agent_whisper_threads: int = Field(1, ge=1, le=64)  # per worker process; workers share cores
     agent_tts_threads: int = Field(1, ge=1, le=64)  # piper's onnxruntime intra-op threads
     agent_vad_min_silence: float = Field(0.45, gt=0, le=5)  # silence that ends a turn, seconds
+    # how long a cloud STT/LLM request may go unanswered before the call falls back to the
+    # offline provider (the LLM for the rest of the call), seconds
+    agent_cloud_timeout: float = Field(4.0, gt=0, le=60)
 
     # Agent sessions: worker processes beside the edge, turn taking
     agent_enabled: bool = True  # False: answered calls get the built-in echo responder
@@ -102,6 +105,9 @@ class Settings(BaseSettings):
     )
     agent_endpointing_delay: float = Field(0.4, ge=0, le=5)  # after VAD end of speech, seconds
     agent_interruption_min_duration: float = Field(0.15, ge=0, le=5)  # speech that barges in
+    # after the caller's voice over the agent ends with no words (a cough) or only an
+    # "mm-hmm", the paused agent resumes this much later, seconds
+    agent_false_interruption_timeout: float = Field(0.5, gt=0, le=5)
 
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)

@@ -2,7 +2,8 @@
 
 Owns: the step from the call (merged config, matched customer) to
 `frontdesk.agent.providers.factory.build_providers`, and `preload`, which a worker runs
-once at start so the first caller does not wait for model loading. Settings name this
+once at start so the first caller does not wait for model loading (nor for importing the
+openai plugin, when an OpenAI-compatible server is configured). Settings name this
 factory (`FRONTDESK_AGENT_PROVIDER_FACTORY`); tests and benchmarks name fakes instead.
 Must not: build providers per call that could be shared (the model loaders cache).
 """
@@ -38,3 +39,7 @@ def preload(settings: Settings) -> None:
     segments, _ = whisper.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), language="en")
     list(segments)
     load_piper(settings.agent_tts_threads)
+    if settings.openai_api_key is not None or settings.openai_base_url is not None:
+        # the openai SDK takes ~1 s to import (many seconds on a busy machine): pay it
+        # now, not in the first caller's silence before the greeting
+        import livekit.plugins.openai  # noqa: F401

@@ -2,8 +2,10 @@
 
 Owns: the provider factory hook (`FRONTDESK_AGENT_PROVIDER_FACTORY`, `module:function`,
 so tests and benchmarks run the same code with fake providers), how turns are taken on a
-phone line (VAD endpointing, fast barge-in, no echo warm-up), and `new_session`, which
-the edge's worker processes and the LiveKit job both call.
+phone line (VAD endpointing, fast barge-in that a cough or an "mm-hmm" does not end,
+no echo warm-up), and `new_session`, which
+the edge's worker processes and the LiveKit job both call, and `served_by`, which both
+fronts use to put on each transcript line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
 """
 
@@ -50,8 +52,11 @@ def session_options(settings: Settings) -> dict[str, Any]:
             "interruption": {
                 "enabled": True,
                 "mode": "vad",
+                # the caller's voice this long pauses the agent at once; the words decide
+                # later: a backchannel or a cough (no words) resumes it where it paused
                 "min_duration": settings.agent_interruption_min_duration,
-                "resume_false_interruption": False,
+                "resume_false_interruption": True,
+                "false_interruption_timeout": settings.agent_false_interruption_timeout,
             },
         },
         "user_away_timeout": None,
@@ -59,8 +64,10 @@ def session_options(settings: Settings) -> dict[str, Any]:
         # barge-in works from the first word (the default mutes it for 3 s)
         "aec_warmup_duration": None,
         "max_tool_steps": 3,
-        # a provider that fails after its own retries ends the session at once (the caller
-        # hears the apology and BYE) instead of leaving the caller in silence for 3 turns
+        # a cloud provider that fails hands over to its offline counterpart (the fallback
+        # adapters of `providers/factory.py`); an error that still reaches the session means
+        # the offline one failed too: end at once (apology and BYE) instead of leaving the
+        # caller in silence for 3 turns
         "conn_options": SessionConnectOptions(max_unrecoverable_errors=1),
     }
 
@@ -74,3 +81,23 @@ def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) ->
         vad=providers.vad,
         **session_options(settings),
     )
+
+
+def served_by(item: llm.ChatMessage) -> dict[str, str]:
+    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
+    `tts` for the agent's (the framework stamps the instance that answered, also behind a
+    fallback adapter), as the provider names itself: `frontdesk-offline` is the
+    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
+    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
+    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
+    metrics = item.metrics
+    stamped = {
+        "stt": metrics.get("stt_metadata"),
+        "llm": metrics.get("llm_metadata"),
+        "tts": metrics.get("tts_metadata"),
+    }
+    return {
+        kind: str(metadata["model_provider"])
+        for kind, metadata in stamped.items()
+        if metadata and metadata.get("model_provider")
+    }
