@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
     web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
+    web_invite_ttl: float = Field(7 * 86400.0, gt=0)  # seconds an invitation link works
+    web_reset_ttl: float = Field(86400.0, gt=0)  # seconds a password reset link works
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
     # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
