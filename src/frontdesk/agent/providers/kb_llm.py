@@ -48,6 +48,7 @@ from frontdesk.agent.providers.knowledge import (
     summary_line,
 )
 from frontdesk.tenancy.config import TenantConfig
+from frontdesk.tenancy.hours import LEAVE_A_MESSAGE
 
 __all__ = ["KnowledgeBaseLLM", "KnowledgeBaseStream", "Reply", "ToolCallSpec"]
 
@@ -149,6 +150,9 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         previous = _last_index(items[:last_user], lambda it: _is_message(it, "assistant"))
         if previous >= 0:
             asked = _text(items[previous])
+            if asked.strip().endswith(LEAVE_A_MESSAGE) and classify(said).intent != "goodbye":
+                # the closed greeting asked for a message: what the caller says is it
+                return self._ticket("message", "message", said, said, tool_names)
             for kind, prompt in DETAIL_PROMPTS.items():
                 if asked.strip() == prompt:
                     request = _previous_user_text(items, previous)
