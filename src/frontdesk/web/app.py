@@ -36,6 +36,7 @@ from frontdesk.web import (
     operations,
     pages_admin,
     pages_auth,
+    pages_hours,
     pages_notifications,
     pages_numbers,
     pages_tickets,
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(pages_numbers.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_notifications.router)
+    app.include_router(pages_hours.router)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(operations.router)
