@@ -148,7 +148,7 @@ async def test_owner_closes_now_and_the_next_call_hears_the_closed_greeting_and_
     assert result.received_wav is not None, result.log_tail
     heard = " ".join(t for _, _, t in transcribe(result.received_wav)).lower()
     heard = re.sub(r"[^a-z0-9 ]+", " ", heard)
-    assert "closed right now" in heard, heard
+    assert re.search(r"we are clos\w* right now", heard), heard
     assert "open again" in heard, heard
     assert "leave your message" in heard, heard
     assert "noted your message" in heard, heard
@@ -202,4 +202,4 @@ def test_members_view_and_other_organizations_are_out_of_reach(web: WebApp) -> N
         shown = owner.get("/settings/hours?org=alpha").text
         assert 'value="09:00-13:00, 15:00-19:00"' in shown and "2026-12-25" in shown
         assert beta.get("/settings/hours").status_code == 200  # beta's own page
-        assert "09:00-13:00" not in beta.get("/settings/hours").text
+        assert 'value="09:00-13:00' not in beta.get("/settings/hours").text

@@ -205,6 +205,7 @@ async def test_every_page_at_desktop_and_phone_width(
         Visit("operations-filter-error", f"/operations?from={day}&to=2001-01-01", 422),
         Visit("call", f"/operations/calls/{seeded.alpha[0]}"),
         Visit("forbidden", "/admin", 403),
+        Visit("hours", "/settings/hours"),
     ]
     operator = [
         Visit("admin", "/admin"),

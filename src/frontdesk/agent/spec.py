@@ -47,7 +47,7 @@ class HoursFacts(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     open: bool
-    said: str  # "We're open now, until 19 o'clock." / "We're closed now. We open again …"
+    said: str  # "We're open now, until 7 p.m." / "We're closed now. We open again …"
     schedule: str  # the week, one line a day
     when_closed: WhenClosed
 

@@ -204,13 +204,16 @@ def hours_status(hours: BusinessHours | None, at: datetime) -> HoursStatus | Non
 
 
 def _spoken_time(at: datetime) -> str:
-    return f"{at.hour}:{at.minute:02d}" if at.minute else f"{at.hour} o'clock"
+    """ "9 a.m.", "7:30 p.m.": what a caller hears (and speech recognisers hear back right)."""
+    hour = at.hour % 12 or 12
+    half = "a.m." if at.hour < 12 else "p.m."
+    return f"{hour}:{at.minute:02d} {half}" if at.minute else f"{hour} {half}"
 
 
 def spoken_status(status: HoursStatus, at: datetime) -> str:
-    """One sentence for a caller: "We're open now until 19:00." / "We open again …"."""
+    """One sentence for a caller: "We're open now, until 7 p.m." / "We open again …"."""
     if status.open and status.closes_at is not None:
-        return f"We're open now, until {_spoken_time(status.closes_at)}."
+        return f"We're open now, until {_spoken_time(status.closes_at)}"
     if status.next_opening is None:
         return "We're closed now."
     local_now = at.astimezone(status.next_opening.tzinfo)
@@ -225,7 +228,7 @@ def spoken_status(status: HoursStatus, at: datetime) -> str:
         else f"on {DAY_NAMES[status.next_opening.weekday()]} "
         f"{status.next_opening.day} {status.next_opening.strftime('%B')}"
     )
-    return f"We're closed now. We open again {when} at {_spoken_time(status.next_opening)}."
+    return f"We're closed now. We open again {when} at {_spoken_time(status.next_opening)}"
 
 
 def weekly_text(hours: BusinessHours) -> str:

@@ -176,12 +176,12 @@ def test_closed_call_gets_the_closed_greeting_and_a_message_prompt() -> None:
     closed, facts = answer_with_hours(config, rome(2026, 12, 7, 20, 0))
     assert facts is not None and not facts.open
     assert closed.greeting.startswith("Thank you for calling. We are closed right now.")
-    assert "We open again tomorrow at 9 o'clock." in closed.greeting
+    assert "We open again tomorrow at 9 a.m." in closed.greeting
     assert closed.greeting.endswith(LEAVE_A_MESSAGE)
     assert "are you open" in closed.knowledge_base[0].question.lower()
     open_, facts = answer_with_hours(config, rome(2026, 12, 7, 10, 0))
     assert facts is not None and facts.open and open_.greeting == "Pizzeria, hello!"
-    assert open_.knowledge_base[0].answer == "We're open now, until 13 o'clock."
+    assert open_.knowledge_base[0].answer == "We're open now, until 1 p.m."
 
 
 def test_closed_transfer_replaces_the_target() -> None:
@@ -202,5 +202,5 @@ def test_spoken_status_far_ahead() -> None:
     assert status is not None
     assert (
         spoken_status(status, at)
-        == "We're closed now. We open again on Saturday 2 January at 10 o'clock."
+        == "We're closed now. We open again on Saturday 2 January at 10 a.m."
     )

@@ -150,7 +150,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         previous = _last_index(items[:last_user], lambda it: _is_message(it, "assistant"))
         if previous >= 0:
             asked = _text(items[previous])
-            if asked.strip().endswith(LEAVE_A_MESSAGE) and classify(said).intent != "goodbye":
+            if self._asked_for_message(asked) and classify(said).intent != "goodbye":
                 # the closed greeting asked for a message: what the caller says is it
                 return self._ticket("message", "message", said, said, tool_names)
             for kind, prompt in DETAIL_PROMPTS.items():
@@ -224,6 +224,16 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
                 )
             return Reply()
         return Reply()  # end_call and unknown tools: nothing more to say
+
+    def _asked_for_message(self, asked: str) -> bool:
+        """Whether `asked` is the closed greeting that asks for a message, whole or cut
+        short by the caller talking over it (what was said of it is its beginning)."""
+        greeting = self._config.greeting.strip()
+        return (
+            greeting.endswith(LEAVE_A_MESSAGE)
+            and bool(asked.strip())
+            and greeting.startswith(asked.strip())
+        )
 
     def _with_followup(self, answer: str) -> str:
         return f"{answer} Is there anything else I can help you with?"
