@@ -189,8 +189,11 @@ def hours_status(hours: BusinessHours | None, at: datetime) -> HoursStatus | Non
     now = at.astimezone(UTC)
     zone = hours.zone
     today = now.astimezone(zone).date()
-    # from yesterday (an overnight opening may still run) on, in order of start
-    openings = sorted(_openings(hours, today - timedelta(days=1), _SEARCH_DAYS))
+    # from yesterday (an overnight opening may still run) on, in order of start: a fortnight
+    # answers nearly every call; a year only when closed dates cover the next two weeks
+    openings = sorted(_openings(hours, today - timedelta(days=1), 16))
+    if not any(start > now for start, _ in openings):
+        openings = sorted(_openings(hours, today - timedelta(days=1), _SEARCH_DAYS))
     for start, end in openings:
         if start <= now < end:
             # back-to-back openings (23:00-00:00 then 00:00-02:00) are one stretch
