@@ -210,6 +210,7 @@ async def test_every_page_at_desktop_and_phone_width(
         Visit("call", f"/operations/calls/{seeded.alpha[0]}"),
         Visit("forbidden", "/admin", 403),
         Visit("own-password", "/account/password"),
+        Visit("hours", "/settings/hours"),
     ]
     operator = [
         Visit("admin", "/admin"),

@@ -37,6 +37,7 @@ from frontdesk.web import (
     pages_account,
     pages_admin,
     pages_auth,
+    pages_hours,
     pages_notifications,
     pages_numbers,
     pages_onboarding,
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(pages_account.router)
     app.include_router(pages_account.account)
     app.include_router(pages_notifications.router)
+    app.include_router(pages_hours.router)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(operations.router)

@@ -82,6 +82,7 @@ BANNERS: Final[dict[str, str]] = {
     "org-suspended": "Organization suspended: its numbers answer 480 until it is reactivated.",
     "delivery-queued": "The notification is queued again.",
     "notifications-saved": "Saved.",
+    "hours-saved": "Business hours saved.",
     "test-queued-one": "Test queued for 1 channel: see its state below.",
     "test-queued-many": "Test queued for every channel: see their state below.",
     "test-nothing": "Nothing to test: set an email address or a webhook first.",
