@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from frontdesk.agent.providers.embedder import load_embedder
 from frontdesk.agent.providers.factory import Providers, build_providers
+from frontdesk.agent.providers.kb_llm import intent_examples
+from frontdesk.agent.providers.knowledge_texts import BACKGROUND
 from frontdesk.agent.providers.offline_stt import load_whisper
 from frontdesk.agent.providers.offline_tts import load_piper
 from frontdesk.agent.providers.vad import load_vad
@@ -38,3 +41,8 @@ def preload(settings: Settings) -> None:
     segments, _ = whisper.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), language="en")
     list(segments)
     load_piper(settings.agent_tts_threads)
+    # the offline responder's model, its intent examples and the baseline texts, embedded
+    # once here so that a call's session start embeds only its org's entries
+    embedder = load_embedder()
+    intent_examples(embedder)
+    embedder.embed(BACKGROUND, query=True)
