@@ -1,6 +1,7 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
-Owns: assembling the app: the routers (login, tenant numbers, operator admin, API, live
+Owns: assembling the app: the routers (login, tenant numbers, organization settings,
+operator admin, API, live
 events, operations, and the LiveKit webhook when LiveKit is configured), static files
 (`/static`, vendored htmx, Chart.js, Swagger UI and ReDoc included: no CDN), the API's
 documentation pages `/docs` and `/redoc` (our own HTML with static init scripts, so they
@@ -29,7 +30,17 @@ from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
-from frontdesk.web import api, live, operations, pages_admin, pages_auth, pages_numbers, problems
+from frontdesk.web import (
+    api,
+    api_org,
+    live,
+    operations,
+    pages_admin,
+    pages_auth,
+    pages_numbers,
+    pages_org,
+    problems,
+)
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
 
@@ -114,7 +125,9 @@ def create_app(
     app.include_router(pages_auth.router)
     app.include_router(pages_numbers.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_org.router)
     app.include_router(api.router)
+    app.include_router(api_org.router)
     app.include_router(live.router)
     app.include_router(operations.router)
     if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:

@@ -87,6 +87,10 @@ BANNERS: Final[dict[str, str]] = {
     "number-unchanged": "The number already belonged to that organization: nothing changed.",
     "org-updated": "Organization saved.",
     "org-suspended": "Organization suspended: its numbers answer 480 until it is reactivated.",
+    "settings-saved": "Saved: the next call uses these settings.",
+    "knowledge-saved": "Knowledge base saved: the next call uses it.",
+    "knowledge-imported": "Imported entries added to the knowledge base.",
+    "number-reset": "The number uses the organization's value again.",
 }
 
 
