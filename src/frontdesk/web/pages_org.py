@@ -225,6 +225,8 @@ async def knowledge_import_preview(
             raise ImportProblem("paste a text or choose a file")
     except ImportProblem as exc:
         return _page(request, current, import_error=str(exc), status_code=422)
+    finally:
+        await form.close()  # the upload's spooled temporary file
     return _page(request, current, preview=preview)
 
 
