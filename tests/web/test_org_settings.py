@@ -8,12 +8,11 @@ good fields beside it), forms need the CSRF token, and the voice sample is real 
 from __future__ import annotations
 
 import io
-from contextlib import closing
 import wave
+from contextlib import closing
 
 import httpx
 import pytest
-from tests.web.test_api import login_client
 from tests.web.conftest import (
     ALPHA_MEMBER,
     ALPHA_NUMBERS,
@@ -22,6 +21,7 @@ from tests.web.conftest import (
     OPERATOR,
     WebApp,
 )
+from tests.web.test_api import login_client
 
 pytestmark = pytest.mark.integration
 
