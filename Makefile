@@ -50,6 +50,7 @@ run: install
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	PYTHONPATH=src $(VENV)/bin/lint-imports --no-cache  # the layering contracts (pyproject.toml)
 
 typecheck: install-dev
 	$(VENV)/bin/mypy

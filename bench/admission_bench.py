@@ -2,9 +2,10 @@
 
     python -m bench.admission_bench [--quick]
 
-Every INVITE goes through routing and the admission transaction (node and org row locks,
-three counts, the session and active_calls inserts); every call end deletes its row and
-completes its session row. Figures:
+Every INVITE goes through routing and a batched admission turn (one Query message: node and
+org row locks, counts, the session and active_calls inserts for every INVITE queued since
+the previous turn); every call end deletes its slot row in a turn and completes its session
+row through the session recorder. Figures:
 
 1. Kamailio stateless 486 (reference, same run).
 2. 486 refusals/s at the number limit (one call holds the number's only slot).
@@ -61,6 +62,7 @@ class Node:
 
     async def stop(self) -> None:
         await self.edge.stop(grace=0.5)
+        await self.admission.aclose()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.wire import capture
-from frontdesk.calls.decision import Accept, Decision, InviteFacts
+from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.media import g711
 from frontdesk.media.rtp import RtpPacket
 from frontdesk.testing.messages import invite, request, rtp_range_avoiding, sdp_offer
@@ -68,7 +68,7 @@ class Greeter:
     """Answers every call with a greeting (no tenancy: the bench measures the agent)."""
 
     async def decide(self, facts: InviteFacts) -> Decision:
-        return Accept(greeting=GREETING)
+        return Admitted(greeting=GREETING)
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         return None
@@ -97,7 +97,6 @@ async def serve(factory: str, workers: int) -> None:
     host = AgentHost(settings)
     await host.start()
     edge = EdgeServer(settings, Greeter(), responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     low, high = settings.rtp_port_range
     facts = {

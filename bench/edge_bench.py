@@ -41,7 +41,7 @@ import uvloop
 
 from bench import kamailio_ref
 from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
-from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, Reject
+from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, RefusalReason, Refused
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media.g722 import G722_PT, G722Codec
@@ -56,7 +56,7 @@ class RejectAll:
     """Refuses every call as the number limit would."""
 
     async def decide(self, facts: InviteFacts) -> Decision:
-        return Reject(486, "number-limit", (("X-Frontdesk-Limit", "number"),))
+        return Refused(RefusalReason.LIMIT_NUMBER)
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         return None
@@ -287,7 +287,7 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches0
         await edge.stop(grace=0)
     records = [r for r in edge.history if r.outcome == "answered"]
-    lost = sum(r.extra.get("lost", 0) for r in records)
+    lost = sum(r.media.lost for r in records if r.media is not None)
     short = sum(1 for r in records if r.rx_packets < packets)
     intervals = send_intervals_ms(out, sample)
     jitter = sorted(abs(i - 20.0) for i in intervals)
@@ -296,7 +296,7 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
     work = sorted(edge.tick_work_ms)
     cmd = command(result)
     label = " (G.722)" if codec == "G722" else ""
-    codecs = {r.extra.get("codec") for r in records}
+    codecs = {r.media.codec for r in records if r.media is not None}
     return [
         Figure(
             f"{concurrent} concurrent calls with RTP both ways{label}",

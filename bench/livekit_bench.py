@@ -29,7 +29,7 @@ from livekit.protocol import models
 from tests.integration.livekit.fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 from tests.integration.livekit.fake_room import SIP, FakeRoom, remote
 
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import load_settings
 from frontdesk.livekit.client import LiveKitCredentials, open_api
@@ -47,7 +47,7 @@ NUMBER = "+390551000000"
 
 
 async def _starter(
-    ctx: JobContext, p: rtc.RemoteParticipant, accept: Accept, facts: InviteFacts, pool: Pool
+    ctx: JobContext, p: rtc.RemoteParticipant, accept: Admitted, facts: InviteFacts, pool: Pool
 ) -> AgentSession[Any]:
     return AgentSession()
 
@@ -87,7 +87,7 @@ async def run(calls: int) -> tuple[list[float], list[float]]:
                         room.leave(caller.identity)
                         await asyncio.wait_for(result.released.wait(), 5)
                         ctx._tempdir.cleanup()
-                    assert isinstance(result.decision, Accept), result.decision
+                    assert isinstance(result.decision, Admitted), result.decision
                     decide.append(result.decide_s * 1000)
                     start.append(result.joined_to_start_s * 1000)
     await fake.stop()

@@ -22,6 +22,7 @@ def main() -> None:
         ("bench.live_delay", ["--calls", "5" if quick else "20"]),
         ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),
         ("bench.security_headers", ["--requests", "2000" if quick else "20000"]),
+        ("bench.outbox_bench", ["--calls", "20" if quick else "100"]),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)

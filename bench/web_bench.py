@@ -149,7 +149,7 @@ def serve(conninfo: str, port: int) -> None:
     from prometheus_client import CollectorRegistry
 
     from frontdesk.config import load_settings
-    from frontdesk.edge.tasks import TaskOwner
+    from frontdesk.tasks import TaskOwner
     from frontdesk.web.app import create_app
     from frontdesk.web.security import server_config
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     hold_timeout: float = Field(1800.0, gt=0)
     max_call_duration: float = Field(3600.0, gt=0)
     retry_after: int = Field(30, ge=1)
+    # longest wait for the database in the call path (admission, routing reloads): past it
+    # the INVITE gets 503 + Retry-After and the node reports itself not ready
+    db_deadline: float = Field(1.0, gt=0, le=30)
 
     # Web
     http_host: str = "127.0.0.1"
@@ -126,6 +129,18 @@ class Settings(BaseSettings):
     livekit_reconcile_interval: float = Field(10.0, gt=0)  # compare rows with LiveKit's rooms
     livekit_reconcile_grace: float = Field(20.0, gt=0)  # a younger row is never judged
 
+    # Notifications: the outbox's email (SMTP) and signed webhooks (frontdesk.notify)
+    # smtp://user:pass@host:587 (STARTTLS when the server offers it) or smtps:// (implicit TLS)
+    smtp_url: SecretStr | None = None
+    mail_from: str = Field("frontdesk@localhost", min_length=3, max_length=320)
+    outbox_max_backoff: float = Field(300.0, gt=0)  # longest wait between two attempts, seconds
+    outbox_retry_window: float = Field(86400.0, gt=0)  # then the delivery is `failed`, seconds
+    outbox_first_backoff: float = Field(2.0, gt=0)  # the wait after the first failure, seconds
+    outbox_poll_interval: float = Field(1.0, gt=0, le=60)  # dispatcher's look for due rows
+    outbox_batch: int = Field(200, ge=1, le=5000)  # rows one dispatcher transaction claims
+    outbox_send_timeout: float = Field(10.0, gt=0, le=120)  # one webhook POST or SMTP exchange
+    summary_enabled: bool = True  # post-call summary and `call.ended` after every answered call
+
     @field_validator("pbx_addresses", "trusted_proxies", mode="before")
     @classmethod
     def _address_list(cls, value: Any) -> Any:
@@ -174,6 +189,15 @@ class Settings(BaseSettings):
         if not (1024 <= low < high <= 65535) or high - low < 1:
             raise ValueError(f"RTP port range {value!r} must be LOW-HIGH within 1024-65535")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_valid(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            text = value.get_secret_value()
+            if not text.startswith(("smtp://", "smtps://")):
+                raise ValueError("SMTP URL must be smtp://[user:pass@]host[:port] or smtps://…")
+        return value if value is not None and value.get_secret_value() else None
 
     @model_validator(mode="after")
     def _sip_outside_rtp(self) -> Settings:

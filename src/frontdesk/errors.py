@@ -21,8 +21,10 @@
     │                              still in use, or a value a constraint forbids
     └── StoreError                 the database layer failed
         ├── EmbeddedPostgresError  the embedded server could not be set up, started or stopped
-        └── MigrationError         migrations are missing, malformed, edited after being
-                                   applied, or one failed (its transaction was rolled back)
+        ├── MigrationError         migrations are missing, malformed, edited after being
+        │                          applied, or one failed (its transaction was rolled back)
+        └── DatabaseTimeout        the database did not answer within a deadline (also a
+                                   `TimeoutError`); the work may still finish later
 
 Remote errors (the peer sent something bad) carry the status we answer with, so the one
 place that maps failures to SIP answers does not guess. Vendor exceptions are mapped to
@@ -117,3 +119,11 @@ class EmbeddedPostgresError(StoreError):
 
 class MigrationError(StoreError):
     """A migration is missing, malformed, changed after being applied, or failed."""
+
+
+class DatabaseTimeout(StoreError, TimeoutError):
+    """The database did not answer within a deadline (hung, partitioned or overloaded).
+
+    The work was not cancelled (cancelling a query on a hung server waits for the server):
+    it may still complete later, and whoever set the deadline deals with a late result.
+    """

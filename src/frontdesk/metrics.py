@@ -24,8 +24,6 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from frontdesk.calls.routing import Route
-
 if TYPE_CHECKING:
     from frontdesk.edge.server import EdgeServer
     from frontdesk.store.admission import Admission
@@ -62,8 +60,8 @@ class _NodeCollector(Collector):
         )
         live: Counter[tuple[str, str]] = Counter()
         for call in list(edge.calls.values()):
-            route = call.decision.context.get("route")
-            if isinstance(route, Route):
+            route = call.admitted.route
+            if route is not None:
                 live[(route.entry.org_slug, route.entry.phone_number)] += 1
             else:
                 live[("", call.facts.called)] += 1

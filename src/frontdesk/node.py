@@ -17,20 +17,27 @@ import uvicorn
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.agent.host import AgentHost
 from frontdesk.agent.providers.keys import check_provider_keys
+from frontdesk.agent.summary import PostCallSummaries
+from frontdesk.calls.record import CallRecord
 from frontdesk.calls.routing import NumberEntry, RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.admission import Admission
-from frontdesk.store.engine import open_database
+from frontdesk.store.engine import open_database, open_pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
+from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
 
 log = logging.getLogger("frontdesk")
+
+_NOTIFY_LANES = 4  # outbox dispatcher lanes (each sends one batch at a time)
+_SUMMARY_WORKERS = 3  # post-call summaries made at once
 
 
 def _http_socket(settings: Settings) -> socket.socket:
@@ -93,7 +100,7 @@ def _check_provider_keys(settings: Settings, entries: list[NumberEntry]) -> None
     for (slug, picks), users in chosen.items():
         where = f"{slug} {', '.join(u.phone_number for u in users[:3])}"
         where += f" (+{len(users) - 3} more)" if len(users) > 3 else ""
-        configs.append((where, users[0].org_config.model_copy(update=dict(picks))))
+        configs.append((where, merge_keys(users[0].org_config, dict(picks), _PROVIDER_KEYS)))
     problems = check_provider_keys(configs, settings)
     for problem in problems:
         if not problem.fatal:
@@ -123,23 +130,41 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background.spawn(watcher.run(), name="routing watcher")
         recorder = SessionRecorder(pool, settings.node_id)
         background.spawn(recorder.run(), name="session recorder")
+        # notifications get their own connections: a dispatcher lane holds one while it
+        # sends (up to FRONTDESK_OUTBOX_SEND_TIMEOUT), which must never starve admission
+        conninfo = pool.conninfo
+        assert isinstance(conninfo, str)  # open_database opens its pool with a string
+        notify_pool = await open_pool(conninfo, max_size=_NOTIFY_LANES + _SUMMARY_WORKERS + 1)
+        dispatcher = OutboxDispatcher(notify_pool, settings, lanes=_NOTIFY_LANES)
+        background.spawn(dispatcher.run(), name="outbox dispatcher")
+        summaries = PostCallSummaries(
+            notify_pool, settings, on_enqueued=dispatcher.wake, concurrency=_SUMMARY_WORKERS
+        )
+        background.spawn(summaries.run(), name="post-call summaries")
+
+        def on_record(record: CallRecord) -> None:
+            recorder.submit(record)
+            if settings.summary_enabled:
+                summaries.submit(record)
+
         admission = Admission(
             pool,
             decider,
             node_id=settings.node_id,
             node_max_calls=capacity,
             node_ttl=settings.node_ttl,
-            node_busy_answer=settings.node_busy_answer,
-            retry_after=settings.retry_after,
+            db_timeout=settings.db_deadline,
         )
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
+        if agents is not None:
+            agents.on_outbox = dispatcher.wake
         edge = EdgeServer(
             settings,
             admission,
-            on_record=recorder.submit,
+            on_record=on_record,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
         )
@@ -147,16 +172,15 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         web_task: asyncio.Task[None] | None = None
         try:
             if agents is not None:
-                agents.attach(edge)
                 await agents.start()  # worker processes load their models
             await edge.start()
             metrics.watch(edge, admission)
 
             async def ready() -> dict[str, bool]:
+                # a round trip on admission's own connection, within the call path's
+                # deadline: a hung database makes the node not ready, it never hangs /readyz
                 try:
-                    async with pool.connection(timeout=1.0) as conn:
-                        await conn.execute(b"SELECT 1")
-                    database = True
+                    database = await admission.database_ready()
                 except Exception:  # any failure means not ready; the check must not raise
                     database = False
                 return {"sip": edge.sip_address is not None, "database": database}
@@ -196,6 +220,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            await admission.aclose()
             if agents is not None:
                 await agents.stop()
             await background.close()
@@ -204,6 +229,9 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 await asyncio.wait_for(recorder.flush(), 5)
             except (ConnectionError, TimeoutError):
                 log.error("%d session rows could not be written at shutdown", recorder.queued)
+            if summaries.queued:  # their calls keep their sessions rows, without a summary
+                log.warning("%d post-call summaries were not made at shutdown", summaries.queued)
+            await notify_pool.close()
 
 
 def run_node(settings: Settings, demo: bool = False) -> None:

@@ -67,10 +67,10 @@ async def test_we_send_bye(edge_factory: EdgeFactory) -> None:
 async def test_cancel_before_answer(edge_factory: EdgeFactory) -> None:
     class SlowDecider:
         async def decide(self, facts: object) -> object:
-            from frontdesk.calls.decision import Accept
+            from frontdesk.calls.decision import Admitted
 
             await asyncio.sleep(2.0)
-            return Accept()
+            return Admitted()
 
         async def release(self, facts: object, reason: str) -> None:
             return None

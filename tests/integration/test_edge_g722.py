@@ -10,9 +10,8 @@ import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
 
-from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.handle import MediaCallHandle
 from frontdesk.calls.responder import greeting_prompt
-from frontdesk.edge.call import EdgeCall
 from frontdesk.media.g722 import G722_PT, G722Codec
 from frontdesk.testing.sipp import write_rtp_pcap
 
@@ -43,7 +42,8 @@ async def test_offer_of_9_0_8_is_answered_g722_and_the_agent_gets_16khz(
 ) -> None:
     heard: list[bytes] = []
 
-    async def listen(audio: CallAudio, call: EdgeCall) -> None:
+    async def listen(call: MediaCallHandle) -> None:
+        audio = call.audio
         audio.play_prompt(greeting_prompt())  # sent through the call's G.722 encoder
         async for frame in audio.frames():
             heard.append(frame)
@@ -63,9 +63,10 @@ async def test_offer_of_9_0_8_is_answered_g722_and_the_agent_gets_16khz(
     assert_ok(result)  # the scenario fails unless the answer's m= line is "RTP/AVP 9 ..."
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     record = edge.history[0]
-    assert record.extra["codec"] == "G722" and record.extra["ptime_ms"] == 20
-    assert record.rx_packets == packets and record.extra["lost"] == 0
-    expected_tx = record.extra["duration_s"] * 1000 / 20
+    assert record.media is not None
+    assert record.media.codec == "G722" and record.media.ptime_ms == 20
+    assert record.rx_packets == packets and record.media.lost == 0
+    expected_tx = record.media.duration_s * 1000 / 20
     assert abs(record.tx_packets - expected_tx) <= 3, (record.tx_packets, expected_tx)
     # what the responder got is what a G.722 decoder makes of the caller's packets, bit for
     # bit: 20 ms frames of 16 kHz audio that never went through an 8 kHz resampler

@@ -66,11 +66,12 @@ async def test_rtp_both_ways(
     assert_ok(result)
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     record = edge.history[0]
-    assert record.extra["codec"] == codec and record.extra["ptime_ms"] == ptime
+    assert record.media is not None
+    assert record.media.codec == codec and record.media.ptime_ms == ptime
     assert record.rx_packets == packets  # every packet sipp sent reached the call
-    assert record.extra["lost"] == 0
+    assert record.media.lost == 0
     # we sent RTP the whole time, paced at the negotiated ptime (greeting, echo, silence)
-    expected_tx = record.extra["duration_s"] * 1000 / ptime
+    expected_tx = record.media.duration_s * 1000 / ptime
     assert abs(record.tx_packets - expected_tx) <= 3, (record.tx_packets, expected_tx)
 
 
@@ -100,7 +101,8 @@ async def test_media_timeout_sends_bye(
     record = edge.history[0]
     assert record.reason == "media-timeout"
     # BYE within timeout + 1 s of the last packet (DESIGN §2)
-    assert timeout <= record.extra["silence_s"] <= timeout + 1.0
+    assert record.media is not None
+    assert timeout <= record.media.silence_s <= timeout + 1.0
     assert edge.stats.media_timeouts == 1
 
 

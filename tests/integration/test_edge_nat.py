@@ -108,7 +108,7 @@ async def test_nat_call_is_answered_and_our_rtp_goes_to_the_rtp_source(edge: Edg
     assert await wait_for(lambda: len(edge.history) == 1, 2)
     record = edge.history[0]
     assert record.outcome == "answered" and record.reason == "remote-bye"
-    assert record.extra["rtp_latch_moves"] == 2
+    assert record.media is not None and record.media.rtp_latch_moves == 2
     assert edge.stats.rtp_latched == 1
 
 
@@ -132,8 +132,9 @@ async def test_latched_call_whose_rtp_stops_is_freed_by_the_media_timeout(
     record = edge.history[0]
     assert record.reason == "media-timeout"
     assert record.rx_packets == packets
-    assert record.tx_packets > 0 and record.extra["rtp_latch_moves"] == 1
-    assert timeout <= record.extra["silence_s"] <= timeout + 1.0
+    assert record.tx_packets > 0 and record.media is not None and record.media.rtp_latch_moves == 1
+    assert record.media is not None
+    assert timeout <= record.media.silence_s <= timeout + 1.0
     assert edge.ports.in_use == 0
 
 
@@ -189,4 +190,5 @@ async def test_reinvite_behind_nat_moves_the_latch_to_the_new_rtp_source(
         second.close()
     assert_ok(await task)
     assert await wait_for(lambda: len(edge.history) == 1, 2)
-    assert edge.history[0].extra["rtp_latch_moves"] == 2
+    media = edge.history[0].media
+    assert media is not None and media.rtp_latch_moves == 2

@@ -36,4 +36,4 @@ def test_the_edge_answers_with_the_configured_codecs() -> None:
     offer = SessionDescription.parse(OFFER_9_0_8)
     for codecs, expected in ((["G722", "PCMU"], "G722"), (["PCMU", "PCMA"], "PCMU")):
         edge = EdgeServer(load_settings(None, codecs=codecs), AcceptAll())
-        assert negotiate(offer, edge._local_media(10000)).codec == expected
+        assert negotiate(offer, edge.setup.local_media(10000)).codec == expected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from frontdesk.calls.decision import Reject, refusal_owner
+from frontdesk.calls.decision import CallOwner, RefusalReason, Refused
 from frontdesk.calls.routing import NumberEntry, RoutingTable
 from frontdesk.tenancy.config import TenantConfig
 
@@ -18,19 +18,15 @@ def test_inactive_number_and_suspended_org_name_the_owner() -> None:
     )
     inactive = table.route("0551234567", "")
     suspended = table.route("00390557654321", "")
-    assert isinstance(inactive, Reject) and inactive.reason == "number-inactive"
-    assert isinstance(suspended, Reject) and suspended.reason == "org-suspended"
-    assert refusal_owner(inactive) == {
-        "org_id": "org-1",
-        "number_id": "n+390551234567",
-        "called_e164": "+390551234567",
-    }
-    assert refusal_owner(suspended)["called_e164"] == "+390557654321"
+    assert isinstance(inactive, Refused) and inactive.reason is RefusalReason.NUMBER_INACTIVE
+    assert isinstance(suspended, Refused) and suspended.reason is RefusalReason.ORG_SUSPENDED
+    assert inactive.owner == CallOwner("org-1", "n+390551234567", "+390551234567")
+    assert suspended.owner is not None and suspended.owner.called_e164 == "+390557654321"
 
 
 def test_unknown_number_has_no_owner() -> None:
     table = RoutingTable([entry("+390551234567")], "IT")
     unknown = table.route("+390559999999", "")
-    assert isinstance(unknown, Reject) and unknown.reason == "unknown-number"
-    assert refusal_owner(unknown) == {}
-    assert refusal_owner(Reject(503, "database-unavailable")) == {}
+    assert isinstance(unknown, Refused) and unknown.reason is RefusalReason.UNKNOWN_NUMBER
+    assert unknown.owner is None
+    assert Refused(RefusalReason.DATABASE_UNAVAILABLE).owner is None

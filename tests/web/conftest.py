@@ -38,7 +38,6 @@ from tests.integration.store.support import (
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import add_number
@@ -48,6 +47,7 @@ from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token
+from frontdesk.tasks import TaskOwner
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
 

@@ -451,3 +451,22 @@ def test_tenants_read_plain_words_and_filter_errors_sit_by_their_field(web_db: s
                 assert 'data-session="' not in bad.text  # no unfiltered history passes as filtered
                 if field in ("from", "caller"):  # the wrong value stays in the field to correct
                     assert f'value="{params[field]}"' in bad.text
+
+
+def test_switching_a_number_off_on_its_page_asks_first(web: WebApp) -> None:
+    number = web.numbers[ALPHA_NUMBERS[0]]
+    client, _landed = login_client(web, ALPHA_OWNER)
+    with contextlib.closing(client):
+        token = csrf_of(client.get(f"/numbers/{number}"))
+        form = {"csrf_token": token, "label": "Renamed"}  # the Active box left unticked
+        asked = client.post(f"/numbers/{number}", data=form)
+        assert asked.status_code == 422
+        assert re.search(r'id="error-active">Switching this number off', asked.text)
+        assert 'name="confirm_deactivate"' in asked.text
+        assert 'value="Renamed"' in asked.text  # what was typed comes back
+        page = client.get(f"/numbers/{number}").text
+        assert 'value="alpha line 1"' in page and 'name="active" value="on" checked' in page
+        done = client.post(f"/numbers/{number}", data={**form, "confirm_deactivate": "yes"})
+        assert done.status_code == 303
+        page = client.get(f"/numbers/{number}").text
+        assert 'value="Renamed"' in page and 'name="active" value="on" checked' not in page

@@ -67,7 +67,7 @@ async def test_a_real_call_is_live_then_in_history(
     recorder: SessionRecorder = node.recorder  # type: ignore[attr-defined]
     assert await wait_for(lambda: recorder.written >= 1, 5)
     record = node.history[-1]
-    session_id = record.extra["session_id"]
+    session_id = record.session_id
     await page.reload()
     row = page.locator(f"#history-table tr[data-session='{session_id}']")
     await expect(row).to_contain_text("sipp")

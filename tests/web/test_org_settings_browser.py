@@ -75,7 +75,6 @@ async def live_node(web: WebApp, tmp_path: Path) -> AsyncIterator[LiveNode]:
     host = AgentHost(settings, pool)
     await host.start()
     edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     node.edge = edge
     try:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from frontdesk.calls.routing import NumberEntry
+from frontdesk.tenancy.config import merged_value
 
 #: cost units a core can carry (one unit = one caller served by the offline set)
 UNITS_PER_CORE = 3.0
@@ -62,9 +63,9 @@ def provider_sets(entries: Iterable[NumberEntry]) -> set[ProviderSet]:
         org, override = entry.org_config, entry.override
         found.add(
             ProviderSet(
-                str(override.get("stt", org.stt)),
-                str(override.get("llm", org.llm)),
-                str(override.get("tts", org.tts)),
+                str(merged_value(org, override, "stt")),
+                str(merged_value(org, override, "llm")),
+                str(merged_value(org, override, "tts")),
             )
         )
     return found

@@ -1,21 +1,24 @@
-"""The agent host: the edge's side of the agent worker processes.
+"""The agent host: the media front's side of the agent worker processes.
 
 Owns: starting N worker processes (`python -m frontdesk.agent.worker`, each joined to
-the edge by one Unix socketpair), giving each answered call to the least busy live
-worker, carrying the call's audio both ways, doing what the agent's tools ask (a ticket
-in the database, a blind transfer by SIP REFER, a hang-up after the goodbye has played),
-collecting the transcript on the call, and noticing a worker that died: its calls hear a
-short apology (`assets/apology.wav`, made once with the offline piper voice) and end
-with BYE, reason `agent-crashed`; a new worker takes its place. Other workers' calls are
-not touched.
+this process by one Unix socketpair), giving each answered call to the least busy live
+worker, carrying the call's audio both ways, doing what the agent's tools ask (through
+`CallTools`: a ticket in the database, a blind transfer, a hang-up after the goodbye has
+played), putting the transcript into the call's sink, and noticing a worker that died:
+its calls hear a short apology (`assets/apology.wav`, made once with the offline piper
+voice) and end with BYE, reason `agent-crashed`; a new worker takes its place. Other
+workers' calls are not touched.
 
 What the edge's event loop does per call is small and bounded: one socket write per
 20 ms caller frame, one `CallAudio.play` per agent chunk. No model runs here. If a
 worker stops reading, caller audio for it is dropped (counted), never queued without
 bound.
 
-Must not: run agent sessions or models in this process, or speak SIP itself (the
-edge's `transfer` and `CallAudio.hangup` do).
+It sees a call only as a `MediaCallHandle` (frontdesk.calls.handle): the edge's call
+today, any front whose audio passes through this process tomorrow.
+
+Must not: run agent sessions or models in this process, or know the front (no edge/
+import: transfers and hang-ups go through the handle).
 """
 
 from __future__ import annotations
@@ -30,24 +33,23 @@ import pickle
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from frontdesk.agent.ipc import FrameError, FrameReader, Kind, Message, encode, json_payload
-from frontdesk.agent.spec import CallSpec, call_spec
+from frontdesk.agent.spec import CallSpec, spec_for_call
+from frontdesk.agent.tools import CallTools
 from frontdesk.calls.audio import CallAudio
+from frontdesk.calls.handle import TRANSFERRED, MediaCallHandle
 from frontdesk.calls.keypad import key_action
+from frontdesk.calls.record import TranscriptLine
 from frontdesk.calls.responder import asset_pcm
-from frontdesk.calls.routing import Route
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.media.prompt import Prompt
-from frontdesk.store import agent_records
+from frontdesk.tasks import TaskOwner
 
 if TYPE_CHECKING:
-    from frontdesk.edge.call import EdgeCall
-    from frontdesk.edge.server import EdgeServer
     from frontdesk.store.engine import Pool
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,6 @@ log = logging.getLogger(__name__)
 _WRITE_HIGH_WATER = 1024 * 1024  # bytes queued to one worker before caller audio is dropped
 _WAIT_FOR_WORKER_S = 5.0
 _HANGUP_TAIL_S = 0.3  # after the last queued agent audio, before BYE
-_TRANSFER_TIMEOUT_S = 45.0
 
 
 @functools.cache
@@ -68,8 +69,9 @@ class AgentCall:
     """One answered call as the host sees it."""
 
     slot: int
-    call: EdgeCall
+    call: MediaCallHandle
     spec: CallSpec
+    tools_of_call: CallTools
     worker: WorkerProcess | None = None
     started_at: float = 0.0  # perf_counter when START was sent
     agent_started_s: float | None = None  # START → session running
@@ -118,7 +120,6 @@ class AgentHost:
     def __init__(self, settings: Settings, pool: Pool | None = None) -> None:
         self.settings = settings
         self.pool = pool
-        self.edge: EdgeServer | None = None
         self.size = settings.agent_workers or os.cpu_count() or 1
         self.workers: list[WorkerProcess] = []
         self._slots = itertools.count(1)
@@ -126,15 +127,12 @@ class AgentHost:
         self._tools = TaskOwner("agent tools")
         self._stopping = False
         self._worker_ready = asyncio.Event()
+        self.on_outbox: Callable[[], None] | None = None  # a ticket's event was committed
         self.crashes = 0
         self.calls_started = 0
         self.agent_start_s: list[float] = []  # START → STARTED, per call (bounded below)
 
     # -- lifecycle --------------------------------------------------------------------
-    def attach(self, edge: EdgeServer) -> None:
-        """The edge whose calls we serve (for transfers)."""
-        self.edge = edge
-
     async def start(self, ready_within_s: float = 120.0) -> None:
         """Start the workers and wait until each has loaded its models."""
         apology_prompt()  # loaded now, not when a worker has just died
@@ -225,10 +223,16 @@ class AgentHost:
         await self._spawn(worker.index)
 
     # -- a call -----------------------------------------------------------------------
-    async def run_call(self, audio: CallAudio, call: EdgeCall) -> None:
-        """The edge's responder for an answered call: runs until the call ends."""
-        spec = await self._spec_for(call)
-        agent_call = AgentCall(next(self._slots), call, spec)
+    async def run_call(self, call: MediaCallHandle) -> None:
+        """The responder of an answered call: runs until the call ends."""
+        audio = call.audio
+        spec = await spec_for_call(call, self.pool)
+        agent_call = AgentCall(
+            next(self._slots),
+            call,
+            spec,
+            CallTools(call, spec, self.pool, on_outbox=self.on_outbox),
+        )
         try:
             worker = await self._pick()
             if worker is None:
@@ -273,28 +277,12 @@ class AgentHost:
             except TimeoutError:
                 return None
 
-    async def _spec_for(self, call: EdgeCall) -> CallSpec:
-        context = call.decision.context
-        route = context.get("route")
-        session_id = context.get("session_id")
-        if not isinstance(route, Route):  # a node without tenancy (tests, AcceptAll)
-            spec = CallSpec(
-                call_id=call.call_id, called=call.facts.called, caller=call.facts.caller
-            )
-            greeting = call.decision.greeting
-            if greeting:
-                spec = spec.model_copy(
-                    update={"config": spec.config.model_copy(update={"greeting": greeting})}
-                )
-            return spec
-        return await call_spec(call.call_id, route, session_id, self.pool)
-
     def _on_key(self, agent_call: AgentCall, key: str) -> None:
         """A key the caller pressed: its configured action, else input for the agent.
 
         The worker hears of every key (it stops the agent talking for an action, and
-        gathers the other keys into the caller's input); a `transfer` key makes our
-        REFER here, a `hangup` key ends the call.
+        gathers the other keys into the caller's input); a `transfer` key transfers the
+        call through its handle here, a `hangup` key ends the call.
         """
         action = key_action(agent_call.spec.config.key_actions, key)
         worker = agent_call.worker
@@ -311,12 +299,12 @@ class AgentHost:
 
     async def _key_transfer(self, agent_call: AgentCall, key: str) -> None:
         try:
-            status = await self._transfer(agent_call)
-        except RuntimeError as exc:  # no transfer target, or no edge
+            status = await agent_call.tools_of_call.transfer()
+        except RuntimeError as exc:  # no transfer target
             log.warning("key transfer of call %s: %s", agent_call.call.call_id, exc)
             status = 0
         worker = agent_call.worker
-        if status != 200 and worker is not None:  # the agent tells the caller
+        if status != TRANSFERRED and worker is not None:  # the agent tells the caller
             worker.send_json(
                 Kind.DTMF, agent_call.slot, {"digit": key, "action": "transfer-failed"}
             )
@@ -339,7 +327,7 @@ class AgentHost:
             agent_call.hangup_timer.cancel()
         delay = audio.queued_ms / 1000 + _HANGUP_TAIL_S
         loop = asyncio.get_running_loop()
-        agent_call.hangup_timer = loop.call_later(delay, audio.hangup, reason)
+        agent_call.hangup_timer = loop.call_later(delay, agent_call.call.hangup, reason)
 
     # -- messages from a worker -------------------------------------------------------
     def _on_message(self, worker: WorkerProcess, message: Message) -> None:
@@ -357,7 +345,10 @@ class AgentHost:
         elif kind is Kind.CLEAR:
             agent_call.audio.clear()
         elif kind is Kind.TRANSCRIPT:
-            agent_call.call.transcript.append(message.json())
+            try:
+                agent_call.call.add_transcript(TranscriptLine.from_json(message.json()))
+            except ValueError as exc:
+                log.warning("call %s: a bad transcript line: %s", agent_call.call.call_id, exc)
         elif kind is Kind.TOOL_CALL:
             request = message.json()
             task = self._tools.spawn(self._tool(agent_call, request), name="agent tool")
@@ -382,11 +373,16 @@ class AgentHost:
         name = str(request.get("name", ""))
         args = request.get("args") or {}
         reply: dict[str, Any] = {"id": request.get("id")}
+        tools = agent_call.tools_of_call
         try:
             if name == "create_ticket":
-                reply["ticket_id"] = str(await self._create_ticket(agent_call, args))
+                reply["ticket_id"] = await tools.create_ticket(
+                    kind=str(args.get("kind") or "other"),
+                    summary=str(args.get("summary") or ""),
+                    details=str(args.get("details") or ""),
+                )
             elif name == "transfer":
-                reply["status"] = await self._transfer(agent_call)
+                reply["status"] = await tools.transfer()
             else:
                 raise ValueError(f"unknown tool {name!r}")
             reply["ok"] = True
@@ -397,29 +393,3 @@ class AgentHost:
             reply.update(ok=False, error=str(exc) or type(exc).__name__)
         if agent_call.worker is not None:
             agent_call.worker.send_json(Kind.TOOL_RESULT, agent_call.slot, reply)
-
-    async def _create_ticket(self, agent_call: AgentCall, args: dict[str, Any]) -> UUID:
-        spec = agent_call.spec
-        if self.pool is None or spec.org_id is None:
-            raise RuntimeError("tickets need an organization and a database")
-        return await agent_records.create_ticket(
-            self.pool,
-            UUID(spec.org_id),
-            kind=str(args.get("kind") or "other"),
-            subject=str(args.get("summary") or args.get("details") or ""),
-            body=str(args.get("details") or ""),
-            session_id=UUID(spec.session_id) if spec.session_id else None,
-            customer_id=UUID(spec.customer.id) if spec.customer else None,
-        )
-
-    async def _transfer(self, agent_call: AgentCall) -> int:
-        target = agent_call.spec.config.transfer_target
-        if not target:
-            raise RuntimeError("no transfer target is configured for this number")
-        if self.edge is None:
-            raise RuntimeError("no SIP edge to transfer with")
-        future = self.edge.transfer(agent_call.call, target)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), _TRANSFER_TIMEOUT_S)
-        except TimeoutError:
-            return 408

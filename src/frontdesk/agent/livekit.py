@@ -1,15 +1,15 @@
 """The receptionist on the LiveKit front: the `AgentStarter` a LiveKit job calls.
 
-Owns: turning an admitted LiveKit call (the job's `Accept`, with the same `Route` and
+Owns: turning an admitted LiveKit call (the job's `Admitted`, with the same `Route` and
 merged config the built-in edge gets) into the same `CallSpec`, the same `Receptionist`
-and the same `AgentSession` (`frontdesk.agent.session.new_session`), started on the
-room's audio; and the `CallActions` of this front:
-- tickets go straight to the database (the job has a pool), linked to the call's session;
+with the same tools (`frontdesk.agent.tools.CallTools`) and the same `AgentSession`
+(`frontdesk.agent.session.new_session`), started on the room's audio; and `LiveKitCall`,
+this front's `CallHandle`:
 - a transfer is LiveKit's `TransferSIPParticipant` (LiveKit sends the REFER to the PBX);
   a bare extension or number becomes `tel:TARGET`, a `sip:`/`tel:` target is used as is;
-- hanging up deletes the room (LiveKit sends BYE).
-The transcript is collected from the session's events and stored on the session row when
-the session closes.
+- hanging up deletes the room (LiveKit sends BYE);
+- the transcript sink collects the session's conversation, stored on the session row
+  when the session closes.
 
 Must not: admit or release calls (the job does, `frontdesk.livekit.job`).
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from livekit import api, rtc
@@ -27,49 +27,45 @@ from livekit.agents import AgentSession, JobContext, llm
 from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 
-from frontdesk.agent.receptionist import TRANSFERRED, Receptionist
+from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.session import load_factory, new_session
-from frontdesk.agent.spec import CallSpec, call_spec
-from frontdesk.calls.decision import Accept, InviteFacts
-from frontdesk.calls.routing import Route
+from frontdesk.agent.spec import CallSpec, spec_for_call
+from frontdesk.agent.summary import FinishedCall, PostCallSummaries
+from frontdesk.agent.tools import CallTools
+from frontdesk.calls.decision import Admitted, InviteFacts
+from frontdesk.calls.handle import TRANSFERRED
+from frontdesk.calls.record import TranscriptLine
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store import agent_records
 from frontdesk.store.engine import Pool
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 
-class LiveKitCallActions:
-    """`CallActions` for a call carried by LiveKit."""
+class LiveKitCall:
+    """The `CallHandle` of a call carried by LiveKit: the SIP participant in its room."""
 
     def __init__(
-        self, ctx: JobContext, participant: rtc.RemoteParticipant, spec: CallSpec, pool: Pool
+        self,
+        ctx: JobContext,
+        participant: rtc.RemoteParticipant,
+        facts: InviteFacts,
+        admitted: Admitted,
+        tasks: TaskOwner,
     ) -> None:
         self._ctx = ctx
         self._participant = participant
-        self._spec = spec
-        self._pool = pool
+        self.facts = facts
+        self.admitted = admitted
+        self._tasks = tasks
+        self.transcript: list[TranscriptLine] = []
 
-    async def create_ticket(self, kind: str, summary: str, details: str) -> str:
-        spec = self._spec
-        if spec.org_id is None:
-            raise RuntimeError("tickets need an organization")
-        ticket_id = await agent_records.create_ticket(
-            self._pool,
-            uuid.UUID(spec.org_id),
-            kind=kind,
-            subject=summary or details,
-            body=details,
-            session_id=uuid.UUID(spec.session_id) if spec.session_id else None,
-            customer_id=uuid.UUID(spec.customer.id) if spec.customer else None,
-        )
-        return str(ticket_id)
+    @property
+    def call_id(self) -> str:
+        return self.facts.call_id
 
-    async def transfer(self) -> int:
-        target = self._spec.config.transfer_target
-        if not target:
-            raise RuntimeError("no transfer target is configured for this number")
+    async def transfer(self, target: str) -> int:
         transfer_to = target if target.startswith(("sip:", "tel:")) else f"tel:{target}"
         try:
             await self._ctx.api.sip.transfer_sip_participant(
@@ -80,12 +76,18 @@ class LiveKitCallActions:
                 )
             )
         except api.TwirpError as exc:
-            log.warning("transfer of call %s failed: %s", self._spec.call_id, exc.message)
+            log.warning("transfer of call %s failed: %s", self.call_id, exc.message)
             return int(exc.status or 500)
         return TRANSFERRED
 
-    async def hang_up(self, reason: str) -> None:
+    def hangup(self, reason: str) -> None:
+        self._tasks.spawn(self._delete_room(), name=f"hang up {self.call_id}")
+
+    async def _delete_room(self) -> None:
         await self._ctx.api.room.delete_room(api.DeleteRoomRequest(room=self._ctx.room.name))
+
+    def add_transcript(self, line: TranscriptLine) -> None:
+        self.transcript.append(line)
 
 
 @dataclass
@@ -95,30 +97,30 @@ class PreparedAgent:
     spec: CallSpec
     session: AgentSession[None]
     agent: Receptionist
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    tasks: TaskOwner = field(default_factory=lambda: TaskOwner("livekit agent"))
+    call: LiveKitCall
+    tasks: TaskOwner
 
-
-async def spec_for(accept: Accept, facts: InviteFacts, pool: Pool) -> CallSpec:
-    """The call's `CallSpec`, exactly as the edge builds it (route, session, customer)."""
-    route = accept.context.get("route")
-    if not isinstance(route, Route):
-        raise TypeError("an admitted LiveKit call carries its Route")
-    return await call_spec(facts.call_id, route, accept.context.get("session_id"), pool)
+    @property
+    def transcript(self) -> list[TranscriptLine]:
+        return self.call.transcript
 
 
 async def prepare_agent(
     ctx: JobContext,
     participant: rtc.RemoteParticipant,
-    accept: Accept,
+    admitted: Admitted,
     facts: InviteFacts,
     pool: Pool,
     settings: Settings,
 ) -> PreparedAgent:
-    spec = await spec_for(accept, facts, pool)
+    if admitted.route is None:
+        raise TypeError("an admitted LiveKit call carries its Route")
+    tasks = TaskOwner("livekit agent")
+    call = LiveKitCall(ctx, participant, facts, admitted, tasks)
+    spec = await spec_for_call(call, pool)
     session = new_session(spec, settings, load_factory(settings.agent_provider_factory))
-    agent = Receptionist(spec, LiveKitCallActions(ctx, participant, spec, pool))
-    prepared = PreparedAgent(spec, session, agent)
+    agent = Receptionist(spec, CallTools(call, spec, pool))
+    prepared = PreparedAgent(spec, session, agent, call, tasks)
 
     def on_item(event: ConversationItemAddedEvent) -> None:
         item = event.item
@@ -126,12 +128,14 @@ async def prepare_agent(
             text = item.text_content or ""
             if text:
                 role = "caller" if item.role == "user" else "agent"
-                prepared.transcript.append({"role": role, "text": text, "at": time.time()})
+                call.add_transcript(TranscriptLine(role, text, time.time()))
+
+    answered_at = time.time()
 
     def on_close(_event: CloseEvent) -> None:
         if spec.session_id is not None:
-            store = _store_transcript(pool, spec.session_id, prepared.transcript)
-            prepared.tasks.spawn(store, name="store transcript")
+            store = finish_session(pool, settings, spec, prepared.transcript, answered_at)
+            prepared.tasks.spawn(store, name="store transcript and summary")
 
     async def on_shutdown(_reason: str) -> None:
         await prepared.tasks.drain(wait_s=2.0)
@@ -142,23 +146,54 @@ async def prepare_agent(
     return prepared
 
 
-async def _store_transcript(pool: Pool, session_id: str, transcript: list[dict[str, Any]]) -> None:
+async def finish_session(
+    pool: Pool,
+    settings: Settings,
+    spec: CallSpec,
+    transcript: list[TranscriptLine],
+    answered_at: float,
+) -> None:
+    """At the session's close: its transcript, then its post-call summary and `call.ended`
+    (the same summary as on the built-in edge; the end reason is the session's close)."""
+    if spec.session_id is None:
+        return
     try:
-        await agent_records.store_transcript(pool, uuid.UUID(session_id), transcript)
+        lines = [line.as_json() for line in transcript]
+        await agent_records.store_transcript(pool, uuid.UUID(spec.session_id), lines)
     except Exception:
-        log.exception("storing the transcript of session %s failed", session_id)
+        log.exception("storing the transcript of session %s failed", spec.session_id)
+        return
+    if not settings.summary_enabled or spec.org_id is None:
+        return
+    call = FinishedCall(
+        session_id=uuid.UUID(spec.session_id),
+        org_id=uuid.UUID(spec.org_id),
+        number_id=uuid.UUID(spec.number_id) if spec.number_id else None,
+        call_id=spec.call_id,
+        caller=spec.caller,
+        called=spec.called,
+        reason="session-closed",
+        started_at=answered_at,
+        answered_at=answered_at,
+        ended_at=time.time(),
+        transcript=tuple(line.as_json() for line in transcript),
+    )
+    try:
+        await PostCallSummaries(pool, settings).summarise(call)
+    except Exception:
+        log.exception("the post-call summary of session %s failed", spec.session_id)
 
 
 async def start_agent(
     ctx: JobContext,
     participant: rtc.RemoteParticipant,
-    accept: Accept,
+    admitted: Admitted,
     facts: InviteFacts,
     pool: Pool,
 ) -> AgentSession[Any]:
     """The `AgentStarter` of `frontdesk livekit worker` (see frontdesk.livekit.worker)."""
     settings: Settings = ctx.proc.userdata["settings"]
-    prepared = await prepare_agent(ctx, participant, accept, facts, pool, settings)
+    prepared = await prepare_agent(ctx, participant, admitted, facts, pool, settings)
     await prepared.session.start(
         prepared.agent,
         room=ctx.room,

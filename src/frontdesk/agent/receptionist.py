@@ -21,8 +21,8 @@ from typing import Protocol
 from livekit.agents import Agent, RunContext, ToolError, function_tool, llm
 
 from frontdesk.agent.spec import CallSpec
+from frontdesk.calls.handle import TRANSFERRED
 
-TRANSFERRED = 200
 _KB_LIMIT = 30_000  # characters of knowledge text put in front of a model
 
 

@@ -4,7 +4,8 @@ Owns: the facts of one answered call that the agent needs (who called which numb
 which organization, the merged `TenantConfig`, the matched customer record) and their
 JSON form, which crosses the process boundary to an agent worker and is the same for
 both fronts (the built-in edge and the LiveKit worker).
-`call_spec` builds it the same way on both fronts, looking up the customer record.
+`call_spec` builds it the same way on both fronts, looking up the customer record;
+`spec_for_call` builds it from any front's `CallHandle`.
 Must not: hold live objects (sockets, pools, sessions): a spec is data only.
 """
 
@@ -15,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from frontdesk.calls.handle import CallHandle
 from frontdesk.calls.routing import Route
 from frontdesk.store import agent_records
 from frontdesk.store.engine import Pool
@@ -85,3 +87,20 @@ async def call_spec(call_id: str, route: Route, session_id: object, pool: Pool |
         session_id=str(session_id) if session_id is not None else None,
         customer=customer,
     )
+
+
+async def spec_for_call(call: CallHandle, pool: Pool | None) -> CallSpec:
+    """The spec of a live call, from what its front's handle carries.
+
+    A call admitted without routing (a node without tenancy: edge tests, `AcceptAll`)
+    gets the default config with the decision's greeting, if any.
+    """
+    admitted = call.admitted
+    route = admitted.route
+    if route is None:
+        spec = CallSpec(call_id=call.call_id, called=call.facts.called, caller=call.facts.caller)
+        if admitted.greeting:
+            config = spec.config.model_copy(update={"greeting": admitted.greeting})
+            spec = spec.model_copy(update={"config": config})
+        return spec
+    return await call_spec(call.call_id, route, admitted.session_id, pool)

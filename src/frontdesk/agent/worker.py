@@ -39,7 +39,7 @@ from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
 from frontdesk.calls.keypad import KeyBuffer, caller_input
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,55 @@
 """`CallRecord`: what is kept of one call attempt (history, sessions rows, tests).
 
-Owns: the record's fields only. The edge fills it in; the session recorder stores it.
+Owns: the record's fields only, every one typed (no bag of extras). A front fills it in;
+the session recorder (`frontdesk.store.sessions`) stores it.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+
+from frontdesk.calls.decision import CallOwner
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    """One turn of the conversation: who spoke (`caller` or `agent`), what, when (epoch)."""
+
+    role: str
+    text: str
+    at: float
+    interrupted: bool | None = None  # the caller spoke over this agent line (agent lines)
+
+    @classmethod
+    def from_json(cls, value: dict[str, object]) -> TranscriptLine:
+        """A line as the agent worker sends it; `ValueError` when it is not one."""
+        role, text, at = value.get("role"), value.get("text"), value.get("at")
+        interrupted = value.get("interrupted")
+        if not (isinstance(role, str) and isinstance(text, str)):
+            raise ValueError("a transcript line needs a role and a text")
+        if not isinstance(at, int | float) or isinstance(at, bool):
+            raise ValueError("a transcript line needs a time")
+        return cls(role, text, float(at), interrupted if isinstance(interrupted, bool) else None)
+
+    def as_json(self) -> dict[str, object]:
+        line: dict[str, object] = {"role": self.role, "text": self.text, "at": self.at}
+        if self.interrupted is not None:
+            line["interrupted"] = self.interrupted
+        return line
+
+
+@dataclass(slots=True)
+class MediaStats:
+    """What the edge measured of an answered call's media."""
+
+    codec: str = ""
+    ptime_ms: int = 0
+    lost: int = 0
+    rtp_rejected: int = 0  # packets from sources other than the call's peer
+    rtp_latch_moves: int = 0  # times the RTP latch moved to a new PBX source
+    silence_s: float = 0.0  # since the last RTP packet, when the call ended
+    duration_s: float = 0.0  # answer to end, on the edge's clock
 
 
 @dataclass(slots=True)
@@ -17,8 +60,8 @@ class CallRecord:
     called: str
     caller: str
     outcome: str  # answered | rejected | cancelled | failed
-    reason: str  # end reason, or the refusal reason
-    status: int  # the final SIP status we sent
+    reason: str  # end reason, or the refusal reason (a `RefusalReason` value)
+    status: int  # the final SIP status the caller heard
     started_at: float
     answered_at: float | None = None
     ended_at: float | None = None
@@ -26,5 +69,7 @@ class CallRecord:
     rx_packets: int = 0
     tx_packets: int = 0
     dtmf: str = ""
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    transcript: list[TranscriptLine] = field(default_factory=list)
+    owner: CallOwner | None = None  # whose call it was, once routing found the number
+    session_id: uuid.UUID | None = None  # the sessions row admission opened, if any
+    media: MediaStats | None = None  # answered calls at the built-in edge

@@ -2,7 +2,7 @@
 
 It plays the greeting (a clip shipped in the package, loaded and resampled once per
 process, never made per call), then plays back what the caller says (echo), so a test
-call proves audio flows both ways. `Accept.greeting` text is not spoken here (no TTS in
+call proves audio flows both ways. `Admitted.greeting` text is not spoken here (no TTS in
 this module); it is recorded so routing tests can see which greeting a call was given.
 """
 

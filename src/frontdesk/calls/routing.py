@@ -1,14 +1,16 @@
 """Routing: which organization, number and merged config answer a dialled number.
 
-Owns: the decision `route(called, caller) -> Route | Reject` over an immutable
+Owns: the decision `route(called, caller) -> Route | Refused` over an immutable
 `RoutingTable` snapshot (number → entry), so a routing decision costs no database round
 trip: the store builds a new snapshot when numbers, orgs or configs change and swaps it
 in whole. Numbers are normalised the same way on write and on lookup
 (`frontdesk.numbers.normalize_number`). Must not: read the database or the clock.
 
-    unknown number (or one that cannot be a number)  → Reject 404 "unknown-number"
-    number inactive                                  → Reject 480 "number-inactive"
-    organization suspended                           → Reject 480 "org-suspended"
+    unknown number (or one that cannot be a number)  → Refused(UNKNOWN_NUMBER)
+    organization suspended                           → Refused(ORG_SUSPENDED, owner)
+    number inactive                                  → Refused(NUMBER_INACTIVE, owner)
+
+What the caller hears for each is the front's choice (`frontdesk.edge.answers`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from frontdesk.calls.decision import Accept, Decision, InviteFacts, Reject
+from frontdesk.calls.decision import (
+    Admitted,
+    CallOwner,
+    Decision,
+    InviteFacts,
+    RefusalReason,
+    Refused,
+)
 from frontdesk.errors import InvalidNumber
 from frontdesk.numbers import normalize_number
 from frontdesk.tenancy.config import TenantConfig, merge
@@ -69,21 +78,23 @@ class RoutingTable:
     def entries(self) -> list[NumberEntry]:
         return list(self._entries.values())
 
-    def route(self, called: str, caller: str) -> Route | Reject:
+    def route(self, called: str, caller: str) -> Route | Refused:
         try:
             number = normalize_number(called, self.default_country)
         except InvalidNumber:
-            return Reject(404, "unknown-number")
+            return Refused(RefusalReason.UNKNOWN_NUMBER)
         entry = self._entries.get(number)
         if entry is None:
-            return Reject(404, "unknown-number")
+            return Refused(RefusalReason.UNKNOWN_NUMBER)
         config = self._merged.get(number)
         if config is None:
             config = self._merged[number] = merge(entry.org_config, entry.override)
         if not entry.org_active:
-            return Reject(480, "org-suspended", context={"entry": entry, "called": number})
+            owner = CallOwner(entry.org_id, entry.number_id, number)
+            return Refused(RefusalReason.ORG_SUSPENDED, owner)
         if not entry.number_active:
-            return Reject(480, "number-inactive", context={"entry": entry, "called": number})
+            owner = CallOwner(entry.org_id, entry.number_id, number)
+            return Refused(RefusalReason.NUMBER_INACTIVE, owner)
         try:
             caller_number = normalize_number(caller, self.default_country) if caller else ""
         except InvalidNumber:
@@ -106,9 +117,9 @@ class RoutingDecider:
 
     async def decide(self, facts: InviteFacts) -> Decision:
         routed = self.table.route(facts.called, facts.caller)
-        if isinstance(routed, Reject):
+        if isinstance(routed, Refused):
             return routed
-        return Accept(greeting=routed.config.greeting, context={"route": routed})
+        return Admitted(route=routed, greeting=routed.config.greeting)
 
     async def release(self, facts: InviteFacts, reason: str) -> None:
         return None

@@ -2,8 +2,10 @@
 
 Owns: the call's two UDP sockets (RTP on an even port, RTCP on the next), the per-call
 `MediaSession`, the `CallAudio` handed to the responder/agent, the responder task, and
-the rule that the call is finished exactly once (`finish`), whatever ends it.
-Must not: speak SIP itself (it asks the server, which owns the user agent).
+the rule that the call is finished exactly once (`finish`), whatever ends it. It is the
+edge's `MediaCallHandle` (frontdesk.calls.handle): what the agent host and tools see.
+Must not: speak SIP itself (hang-ups and transfers go to the server, which owns the user
+agent, through the two callables it is given).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from frontdesk.calls.audio import CallAudio
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
+from frontdesk.calls.record import TranscriptLine
 from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.media.session import MediaSession
 
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+Hangup = Callable[["EdgeCall", str], None]
+Transfer = Callable[["EdgeCall", str], "asyncio.Future[int]"]
 
 
 class RtpProtocol(asyncio.DatagramProtocol):
@@ -49,16 +54,17 @@ class EdgeCall:
         self,
         server_call: ServerCall,
         facts: InviteFacts,
-        decision: Accept,
+        admitted: Admitted,
         media: MediaSession,
         latch: RtpLatch,
         port: int,
         now: float,
-        on_hangup: Callable[[EdgeCall, str], None],
+        on_hangup: Hangup,
+        on_transfer: Transfer,
     ) -> None:
         self.server_call = server_call
         self.facts = facts
-        self.decision = decision
+        self.admitted = admitted
         self.media = media
         self.latch = latch  # where our RTP goes, whose RTP gets in (symmetric RTP)
         self.port = port
@@ -68,22 +74,35 @@ class EdgeCall:
         self.ptime_ms = 0
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
-        self.audio = CallAudio(media, lambda reason: on_hangup(self, reason))
+        self._on_hangup = on_hangup
+        self._on_transfer = on_transfer
+        self.audio = CallAudio(media, self.hangup)
         self.responder: asyncio.Task[Any] | None = None
         self.rtp_rejected = 0
         self.rtcp_packets = 0
         self.dtmf: list[str] = []
         self.finished = False
         self.confirmed = False
-        # what the agent and the caller said, in order ({"role", "text", "at"}): stored on
-        # the session row when the call ends
-        self.transcript: list[dict[str, Any]] = []
+        # what the agent and the caller said, in order: stored on the session row at the end
+        self.transcript: list[TranscriptLine] = []
         # a blind transfer in progress: resolved with the final status (200 = transferred)
-        self.transfer: asyncio.Future[int] | None = None
+        self.transfer_pending: asyncio.Future[int] | None = None
 
     @property
     def call_id(self) -> str:
         return self.facts.call_id
+
+    # -- MediaCallHandle ----------------------------------------------------------------
+    def hangup(self, reason: str = "agent-hangup") -> None:
+        if not self.finished:
+            self._on_hangup(self, reason)
+
+    async def transfer(self, target: str) -> int:
+        """REFER the caller to `target`; see `EdgeServer.transfer` for the statuses."""
+        return await asyncio.shield(self._on_transfer(self, target))
+
+    def add_transcript(self, line: TranscriptLine) -> None:
+        self.transcript.append(line)
 
     # -- media in ---------------------------------------------------------------------
     def on_rtp(self, data: bytes, host: str, port: int) -> None:
@@ -128,8 +147,9 @@ class EdgeCall:
             return False
         self.finished = True
         self.audio.close()
-        if self.transfer is not None and not self.transfer.done():
-            self.transfer.set_result(487)  # the call ended before the transfer did
+        pending = self.transfer_pending
+        if pending is not None and not pending.done():
+            pending.set_result(487)  # the call ended before the transfer did
         if self.responder is not None and not self.responder.done():
             self.responder.cancel()
         for transport in (self.rtp, self.rtcp):

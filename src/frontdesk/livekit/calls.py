@@ -1,22 +1,14 @@
-"""The writes several processes race for: closing a LiveKit call's slot, once, in the database.
+"""What the LiveKit front's parts share about a call: the SIP participant's attribute names.
 
-Owns: `close_session` / `close_by_call_id` (one statement: `DELETE … RETURNING` on
-`active_calls` decides who closed the call, and only that caller ends its `sessions` row)
-and `mark_answered`. A job process, the worker's reconciler and the web app's webhook may
-all try to close the same call; whoever deletes the row wins, the others change nothing.
-Within one process `Admission.release` is once-only per Call-ID; across processes only the
-database can decide, so the LiveKit front closes through here and not through it.
+Owns: the names livekit/sip gives a SIP participant's attributes and the room metadata key
+of the call's session id; the job, the webhook and the reconciler read them, so they live
+here and not with the job's framework imports. Closing a call's slot is SQL and lives in
+`frontdesk.store.slots`.
 
-Must not: decide admission (store.admission does) or talk to LiveKit.
+Must not: talk to LiveKit or the database.
 """
 
 from __future__ import annotations
-
-import uuid
-from typing import Any
-
-from frontdesk.store.engine import Pool
-from frontdesk.store.tx import operator_tx
 
 # what the SIP participant's attributes are called (livekit/sip); the job, the webhook and
 # the reconciler read them, so they live here and not with the job's framework imports
@@ -25,65 +17,3 @@ ATTR_CALLER = "sip.phoneNumber"
 ATTR_CALL_ID_FULL = "sip.callIDFull"
 ATTR_CALL_ID = "sip.callID"  # LiveKit's own id, used only when the full Call-ID is absent
 SESSION_METADATA_KEY = "frontdesk_session"  # room metadata key of the call's session id
-
-# data-modifying CTEs always run to completion, so the DELETE counts even when the
-# sessions row was already ended (a node reaped it meanwhile)
-_CLOSE = b"""
-WITH gone AS (
-    DELETE FROM active_calls WHERE %s RETURNING session_id
-), ended AS (
-    UPDATE sessions SET
-        outcome = CASE WHEN answered_at IS NULL THEN %%(unanswered)s ELSE %%(answered)s END,
-        reason = %%(reason)s,
-        ended_at = greatest(now(), coalesce(answered_at, started_at))
-    WHERE id IN (SELECT session_id FROM gone) AND outcome = 'in-progress'
-    RETURNING id
-)
-SELECT session_id FROM gone
-"""
-_BY_SESSION = _CLOSE % b"session_id = %(key)s"
-_BY_CALL_ID = _CLOSE % b"call_id_sip = %(key)s"
-
-_MARK_ANSWERED = b"""
-UPDATE sessions SET answered_at = greatest(now(), started_at)
-WHERE id = %s AND answered_at IS NULL AND outcome = 'in-progress'
-"""
-
-
-def _params(key: object, reason: str, answered: str, unanswered: str) -> dict[str, Any]:
-    return {"key": key, "reason": reason[:200], "answered": answered, "unanswered": unanswered}
-
-
-async def close_session(
-    pool: Pool,
-    session_id: uuid.UUID,
-    reason: str,
-    *,
-    answered: str = "completed",
-    unanswered: str = "cancelled",
-    wait_s: float = 2.0,
-) -> bool:
-    """Free the call's slot and end its session; True only for the caller that did it."""
-    async with operator_tx(pool, wait_s=wait_s) as conn:
-        cursor = await conn.execute(_BY_SESSION, _params(session_id, reason, answered, unanswered))
-        return bool(await cursor.fetchall())
-
-
-async def close_by_call_id(
-    pool: Pool,
-    call_id: str,
-    reason: str,
-    *,
-    answered: str = "completed",
-    unanswered: str = "cancelled",
-) -> list[uuid.UUID]:
-    """The same, found by SIP Call-ID (LiveKit's `sip.callIDFull`); returns what it closed."""
-    async with operator_tx(pool) as conn:
-        cursor = await conn.execute(_BY_CALL_ID, _params(call_id, reason, answered, unanswered))
-        return [row[0] for row in await cursor.fetchall()]
-
-
-async def mark_answered(pool: Pool, session_id: uuid.UUID) -> None:
-    """The agent is up (LiveKit SIP sends 200 OK once it hears the agent's track)."""
-    async with operator_tx(pool) as conn:
-        await conn.execute(_MARK_ANSWERED, (session_id,))

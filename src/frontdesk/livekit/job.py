@@ -7,19 +7,20 @@ The flow, from the facts in the issue (checked against livekit-agents 1.8.9):
     wait for the SIP participant (the job request does not carry its attributes)
       → InviteFacts from sip.trunkPhoneNumber / sip.phoneNumber / sip.callIDFull
       → Admission.decide: the edge's routing table and `frontdesk_admit`, node = this worker
-    Reject → FIRST delete the room (LiveKit SIP is still sending 180s, has heard no agent
-             track, so the PBX gets 486), THEN record the refusal as the edge does
+    Refused → FIRST delete the room (LiveKit SIP is still sending 180s, has heard no agent
+             track, so the PBX gets 486 whatever the reason: `livekit.answers`), THEN
+             record the refusal as the edge does, with the status the PBX heard
              (CallRecord → SessionRecorder), then end the job. Nothing is ever published.
-    Accept → watch the three end signals, start the agent (injected `AgentStarter`),
+    Admitted → watch the three end signals, start the agent (injected `AgentStarter`),
              mark the session answered (LiveKit answers 200 when it hears the agent).
 
 The slot is freed exactly once, on whichever comes first: the SIP participant leaving,
 the agent session closing, the job shutting down (its callbacks run; a crashed process runs
 none, which is what `reconcile` is for). In the job a flag makes it once; across processes
-(webhook, reconciler) `calls.close_session`'s DELETE … RETURNING does.
+(webhook, reconciler) `store.slots.close_session`'s DELETE … RETURNING does.
 
 Must not: publish audio itself, or talk to the database except through Admission, the
-SessionRecorder and `frontdesk.livekit.calls`.
+SessionRecorder and `frontdesk.store.slots`.
 """
 
 from __future__ import annotations
@@ -36,27 +37,27 @@ from livekit import api, rtc
 from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseEvent
 
-from frontdesk.calls.decision import Accept, InviteFacts, Reject, refusal_owner
+from frontdesk.calls.decision import Admitted, InviteFacts, Refused
 from frontdesk.calls.record import CallRecord
-from frontdesk.edge.tasks import TaskOwner
+from frontdesk.livekit.answers import livekit_answer
 from frontdesk.livekit.calls import (
     ATTR_CALL_ID,
     ATTR_CALL_ID_FULL,
     ATTR_CALLED,
     ATTR_CALLER,
     SESSION_METADATA_KEY,
-    close_session,
-    mark_answered,
 )
 from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.slots import close_session, mark_answered
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 AgentStarter = Callable[
-    [JobContext, rtc.RemoteParticipant, Accept, InviteFacts, Pool],
+    [JobContext, rtc.RemoteParticipant, Admitted, InviteFacts, Pool],
     Awaitable["AgentSession[Any]"],
 ]
 
@@ -118,7 +119,7 @@ class JobResult:
     """What one job did (tests and the bench read it)."""
 
     facts: InviteFacts | None = None
-    decision: Accept | Reject | None = None
+    decision: Admitted | Refused | None = None
     decide_s: float = 0.0  # Admission.decide, inside the job
     joined_to_start_s: float = 0.0  # SIP participant seen → agent session started
     session: AgentSession[Any] | None = None
@@ -162,11 +163,11 @@ class CallJob:
         decision = await self._admission.decide(facts)
         result.decide_s = time.perf_counter() - joined
         result.decision = decision
-        if isinstance(decision, Reject):
+        if isinstance(decision, Refused):
             await self._refuse(ctx, room, facts, decision, started_at)
             return result
-        session_id = decision.context.get("session_id")
-        assert isinstance(session_id, uuid.UUID), "Admission accepts with a session id"
+        session_id = decision.session_id
+        assert session_id is not None, "Admission admits with a session id"
         self._watch(ctx, participant, session_id, result)
         self._tasks.spawn(self._tag(room, session_id), name=f"tag {room}")
         try:
@@ -184,21 +185,22 @@ class CallJob:
 
     # ------------------------------------------------------------------ refusal
     async def _refuse(
-        self, ctx: JobContext, room: str, facts: InviteFacts, reject: Reject, started: float
+        self, ctx: JobContext, room: str, facts: InviteFacts, refusal: Refused, started: float
     ) -> None:
         # the hang-up first: any await before it keeps the PBX hearing 180s
         await self._end_quietly(room)
+        heard = livekit_answer(refusal.reason)
         record = CallRecord(facts.call_id, facts.called, facts.caller, "", "", 0, started)
-        record.outcome, record.reason, record.status = "rejected", reject.reason, reject.status
-        record.extra.update(refusal_owner(reject))  # a known number's org sees it refused
+        record.outcome, record.reason, record.status = "rejected", refusal.reason, heard.status
+        record.owner = refusal.owner  # a known number's org sees it refused
         record.ended_at = time.time()
         self._recorder.submit(record)
         try:
             await self._recorder.flush()
         except ConnectionError:
             log.error("the refusal of call %s could not be recorded", facts.call_id)
-        log.info("call %s refused: %s (%s)", facts.call_id, reject.reason, reject.status)
-        ctx.shutdown(f"refused: {reject.reason}")
+        log.info("call %s refused: %s (%s)", facts.call_id, refusal.reason, heard.status)
+        ctx.shutdown(f"refused: {refusal.reason}")
 
     async def _end_quietly(self, room: str) -> None:
         try:

@@ -31,22 +31,13 @@ from dataclasses import dataclass
 from livekit import api
 from livekit.protocol.models import ParticipantInfo
 
-from frontdesk.livekit.calls import (
-    ATTR_CALL_ID,
-    ATTR_CALL_ID_FULL,
-    SESSION_METADATA_KEY,
-    close_session,
-)
+from frontdesk.livekit.calls import ATTR_CALL_ID, ATTR_CALL_ID_FULL, SESSION_METADATA_KEY
 from frontdesk.livekit.client import LIVEKIT_ERRORS, livekit_error
 from frontdesk.store.engine import Pool
-from frontdesk.store.tx import operator_tx
+from frontdesk.store.slots import close_session, rows_to_reconcile
 
 log = logging.getLogger(__name__)
 
-_ROWS = b"""
-SELECT a.session_id, a.call_id_sip FROM active_calls a
-WHERE a.node_id = ANY(%s) AND a.started_at < now() - make_interval(secs => %s)
-"""
 _LIST_CONCURRENCY = 8
 
 
@@ -121,9 +112,7 @@ class Reconciler:
         return list(await asyncio.gather(*(describe(room) for room in ours)))
 
     async def run_once(self) -> ReconcileReport:
-        async with operator_tx(self._pool) as conn:
-            cursor = await conn.execute(_ROWS, (self._node_ids, self._grace))
-            rows: list[tuple[uuid.UUID, str]] = list(await cursor.fetchall())
+        rows = await rows_to_reconcile(self._pool, list(self._node_ids), self._grace)
         if not rows:
             return ReconcileReport(0, 0, (), ())
         rooms = await self.live_rooms()

@@ -24,15 +24,11 @@ from google.protobuf.json_format import ParseError
 from livekit import api
 from livekit.protocol.models import ParticipantInfo
 
-from frontdesk.livekit.calls import (
-    ATTR_CALL_ID,
-    ATTR_CALL_ID_FULL,
-    close_by_call_id,
-    close_session,
-)
+from frontdesk.livekit.calls import ATTR_CALL_ID, ATTR_CALL_ID_FULL
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.reconcile import session_of
 from frontdesk.store.engine import Pool
+from frontdesk.store.slots import close_by_call_id, close_session
 
 log = logging.getLogger(__name__)
 

@@ -30,18 +30,19 @@ from typing import Any
 from livekit.agents import AgentServer, JobContext, JobProcess, JobRequest
 
 from frontdesk.agent.capacity import node_capacity
-from frontdesk.calls.decision import Accept
+from frontdesk.calls.decision import Admitted
 from frontdesk.calls.routing import RoutingDecider, RoutingTable
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.errors import ConfigError
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import AgentStarter, CallJob, LiveKitControl
 from frontdesk.livekit.reconcile import Reconciler
+from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_database
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ def admission_for(pool: Pool, decider: RoutingDecider, settings: Settings) -> Ad
         node_id=settings.node_id,
         node_max_calls=node_capacity(settings.node_max_calls, decider.table.entries()),
         node_ttl=settings.node_ttl,
-        node_busy_answer=settings.node_busy_answer,
-        retry_after=settings.retry_after,
+        db_timeout=settings.db_deadline,
     )
 
 
@@ -98,9 +98,11 @@ async def entrypoint(ctx: JobContext) -> None:
             open_api(LiveKitCredentials.from_settings(settings))
         )
         decider = RoutingDecider(await load_routing_table(pool, settings.default_country))
+        admission = admission_for(pool, decider, settings)
+        stack.push_async_callback(admission.aclose)  # before the pool closes
         job = CallJob(
             pool=pool,
-            admission=admission_for(pool, decider, settings),
+            admission=admission,
             recorder=SessionRecorder(pool, settings.node_id),
             control=LiveKitControl(lkapi),
             starter=starter,
@@ -111,7 +113,7 @@ async def entrypoint(ctx: JobContext) -> None:
         log.exception("job %s failed before its call was set up", ctx.job.id)
         ctx.shutdown("setup-failed")
     finally:
-        admitted = result is not None and isinstance(result.decision, Accept)
+        admitted = result is not None and isinstance(result.decision, Admitted)
         released = result.released if result is not None else None
 
         async def close_resources() -> None:
@@ -160,6 +162,9 @@ async def serve_worker(settings: Settings, starter_spec: str = STARTER) -> None:
             grace=settings.livekit_reconcile_grace,
         )
         background.spawn(reconciler.run(settings.livekit_reconcile_interval), name="reconcile")
+        # the jobs write tickets and summaries with their events; this process sends them
+        # (as every `frontdesk run` node does: any node may send any event)
+        background.spawn(OutboxDispatcher(pool, settings, lanes=2).run(), name="outbox")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

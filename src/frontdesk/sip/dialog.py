@@ -13,7 +13,7 @@ misconfigured PBX) would otherwise make us send to an address we never trusted.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from frontdesk.sip.headers import NameAddr
 from frontdesk.sip.message import Headers, Request
@@ -44,7 +44,7 @@ class Dialog:
     local_cseq: int = 1
     state: CallState = CallState.PENDING
     transport: str = "UDP"  # how the peer reached us (its Via): our requests go the same way
-    extra: dict[str, object] = field(default_factory=dict)
+    local_sdp: bytes = b""  # our current session description (the last SDP we sent)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -512,8 +512,7 @@ class UserAgent:
             call.dialog.remote_target = NameAddr.parse(contact).uri
         if not request.body:
             # no offer: answer with our current session (the application's last SDP)
-            last_sdp = call.dialog.extra.get("local_sdp")
-            body = last_sdp if isinstance(last_sdp, bytes) else b""
+            body = call.dialog.local_sdp
             if isinstance(tx, ServerInviteTransaction):
                 self._send_ok(call, request, tx, body, now)
             else:
@@ -580,7 +579,7 @@ class UserAgent:
         response = self._ok_response(request, call, sdp)
         data = bytes(response)
         tx.respond(response, data, now)
-        call.dialog.extra["local_sdp"] = sdp
+        call.dialog.local_sdp = sdp
         self._stop_ok(call)
         call._ok_data = data
         call._ok_cseq = CSeq.parse(request.headers.get("CSeq") or "").seq

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from psycopg import sql
 
+from frontdesk.calls.decision import RefusalReason
 from frontdesk.store.engine import Connection
 
 OUTCOMES: Final = ("in-progress", "completed", "rejected", "cancelled", "failed")
@@ -38,17 +39,30 @@ MAX_PAGE: Final = 200
 MAX_RANGE_DAYS: Final = 366 * 2
 _MAX_CALLER = 32
 
-#: refusal reasons as recorded (calls/routing.py, store/admission.py, edge/server.py), by
-#: the group the dashboard shows; any other reason is shown under "other"
+_R = RefusalReason
+#: every refusal reason (`RefusalReason`, the one list) by the group the dashboard shows
+#: it under; a test fails when a reason has none. A reason not recorded by this version
+#: (an older row) is shown under "other".
 REFUSAL_GROUPS: Final[dict[str, str]] = {
-    "limit-number": "number limit",
-    "limit-org": "organization limit",
-    "limit-node": "node limit",
-    "unknown-number": "unknown number",
-    "number-inactive": "inactive",
-    "org-suspended": "inactive",
-    "number-changed": "inactive",
+    _R.LIMIT_NUMBER: "number limit",
+    _R.LIMIT_ORG: "organization limit",
+    _R.LIMIT_NODE: "node limit",
+    _R.UNKNOWN_NUMBER: "unknown number",
+    _R.NUMBER_INACTIVE: "inactive",
+    _R.ORG_SUSPENDED: "inactive",
+    _R.NUMBER_CHANGED: "inactive",
+    _R.OVERLOAD: "other",
+    _R.DATABASE_UNAVAILABLE: "other",
+    _R.DECIDER_ERROR: "other",
+    _R.SHUTTING_DOWN: "other",
+    _R.RTP_PORTS_EXHAUSTED: "other",
+    _R.BAD_SDP: "other",
+    _R.UNACCEPTABLE_MEDIA: "other",
+    _R.BAD_INVITE: "other",
 }
+#: the reasons the history filter offers: how answered calls commonly end, then every
+#: refusal reason
+HISTORY_REASONS: Final = ("remote-bye", "media-timeout", "cancel", *(r.value for r in _R))
 REFUSAL_GROUP_ORDER: Final = (
     "number limit",
     "organization limit",
@@ -57,6 +71,23 @@ REFUSAL_GROUP_ORDER: Final = (
     "inactive",
     "other",
 )
+
+
+async def can_see_number(conn: Connection, number_id: UUID) -> bool:
+    """Whether this connection (RLS decides: a tenant's own numbers) sees the number."""
+    cursor = await conn.execute(b"SELECT 1 FROM sip_numbers WHERE id = %s", (number_id,))
+    return await cursor.fetchone() is not None
+
+
+async def number_choices(conn: Connection, org_id: UUID | None) -> list[tuple[UUID, str, str]]:
+    """(id, number, label) of the numbers a history filter offers, by number (500 at most)."""
+    cursor = await conn.execute(
+        b"SELECT id, phone_number, label FROM sip_numbers"
+        b" WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s"
+        b" ORDER BY phone_number LIMIT 500",
+        {"org": org_id},
+    )
+    return list(await cursor.fetchall())
 
 
 class InvalidFilter(ValueError):
@@ -130,16 +161,20 @@ def history_filter(
         raise InvalidFilter("outcome", f"must be one of {', '.join(OUTCOMES)}")
     if reason and (len(reason) > 200 or not reason.isprintable()):
         raise InvalidFilter("reason", "at most 200 printable characters")
-    prefix: str | None = None
-    if caller:
-        prefix = "".join(caller.split()).replace("-", "")
-        if prefix.startswith("00"):
-            prefix = "+" + prefix[2:]
-        if not prefix or len(prefix) > _MAX_CALLER or not _caller_chars(prefix):
-            raise InvalidFilter("caller", "digits, an optional leading +, at most 32")
+    prefix = caller_prefix(caller) if caller else None
     if start is not None and end is not None and end <= start:
         raise InvalidFilter("to", "the range ends before it starts")
     return HistoryFilter(start, end, number_id, outcome or None, reason or None, prefix)
+
+
+def caller_prefix(caller: str, field_name: str = "caller") -> str:
+    """A caller-number prefix as stored ("00" becomes "+", spaces and dashes go)."""
+    prefix = "".join(caller.split()).replace("-", "")
+    if prefix.startswith("00"):
+        prefix = "+" + prefix[2:]
+    if not prefix or len(prefix) > _MAX_CALLER or not _caller_chars(prefix):
+        raise InvalidFilter(field_name, "digits, an optional leading +, at most 32")
+    return prefix
 
 
 def _caller_chars(text: str) -> bool:
@@ -256,7 +291,9 @@ FROM sessions s
 LEFT JOIN organizations o ON o.id = s.organization_id
 LEFT JOIN sip_numbers n ON n.id = s.sip_number_id"""
 _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
-_DETAIL_SELECT: LiteralString = _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript" + _FROM
+_DETAIL_SELECT: LiteralString = (
+    _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data" + _FROM
+)
 
 
 def _history_where(
@@ -278,14 +315,15 @@ def _history_where(
             params[name] = value
     if flt.caller is not None:
         clauses.append(sql.SQL("s.caller_number LIKE %(caller)s"))
-        params["caller"] = _like_prefix(flt.caller)
+        params["caller"] = like_prefix(flt.caller)
     if after is not None:
         clauses.append(sql.SQL("(s.started_at, s.id) < (%(after_at)s, %(after_id)s)"))
         params["after_at"], params["after_id"] = after
     return clauses, params
 
 
-def _like_prefix(prefix: str) -> str:
+def like_prefix(prefix: str) -> str:
+    """`prefix` as a LIKE pattern matching what starts with it (wildcards escaped)."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -335,6 +373,8 @@ class SessionDetail:
     node_id: str
     transcript: list[Any]
     tickets: list[TicketRow]
+    summary: str | None = None  # the post-call summary (agent/summary.py), once made
+    summary_data: dict[str, Any] | None = None
 
 
 async def session_detail(
@@ -367,6 +407,8 @@ async def session_detail(
         row[14],
         transcript,
         [TicketRow(*t) for t in await tickets.fetchall()],
+        row[16],
+        row[17] if isinstance(row[17], dict) else None,
     )
 
 

@@ -6,6 +6,8 @@ Owns: reading every number with its organization and agent config into a
 it on any change to numbers, organizations or agent configs) and swaps a freshly loaded
 snapshot in, so a change made on any node or by the CLI takes effect everywhere within a
 fraction of a second while a routing decision itself costs no database round trip.
+Connecting and each reload have a deadline (`store.deadline`): on a hung database the
+watcher logs, starts over and keeps serving the snapshot it has.
 Must not: decide routes (`frontdesk.calls.routing` does).
 """
 
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 
 from frontdesk.calls.routing import NumberEntry, RoutingTable
 from frontdesk.errors import StoreError
+from frontdesk.store.deadline import Deadlines
 from frontdesk.store.engine import Pool
 from frontdesk.store.tx import operator_tx
 from frontdesk.tenancy.config import TenantConfig
@@ -78,35 +81,59 @@ async def load_routing_table(pool: Pool, default_country: str) -> RoutingTable:
     return RoutingTable(entries, default_country)
 
 
+async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.close()  # connected after the watcher had given up on it
+
+
+async def _drop(table: RoutingTable) -> None:
+    """A snapshot loaded after its deadline is not installed: a newer one may be."""
+
+
 class RoutingWatcher:
     """LISTEN for routing changes and hand each new snapshot to `on_change`."""
 
     def __init__(
-        self, pool: Pool, default_country: str, on_change: Callable[[RoutingTable], None]
+        self,
+        pool: Pool,
+        default_country: str,
+        on_change: Callable[[RoutingTable], None],
+        *,
+        deadline: float = 5.0,
     ) -> None:
         self._pool = pool
         self._country = default_country
         self._on_change = on_change
+        # connecting and each reload: past it the watcher starts over (a hung database
+        # must not leave it waiting forever with an old snapshot and no error in the log)
+        self._deadline = deadline
+        self._waits = Deadlines("routing watcher")
         self.reloads = 0
         self.listening = asyncio.Event()
 
     async def run(self) -> None:
         """Until cancelled: listen, reload on every notification, reconnect on failure."""
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                self.listening.clear()
-                log.warning("routing watcher lost its connection (%s); retrying", exc)
-                await asyncio.sleep(_RETRY_S)
+        try:
+            while True:
+                try:
+                    await self._listen()
+                except asyncio.CancelledError:
+                    raise
+                except (psycopg.Error, OSError) as exc:  # DatabaseTimeout is an OSError
+                    self.listening.clear()
+                    log.warning("routing watcher lost its connection (%s); retrying", exc)
+                    await asyncio.sleep(_RETRY_S)
+        finally:
+            await self._waits.aclose()
 
     async def _listen(self) -> None:
         conninfo = self._pool.conninfo
         if not isinstance(conninfo, str):
             raise StoreError("the routing watcher needs a pool opened with a plain conninfo")
-        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        conn = await self._waits.run(
+            psycopg.AsyncConnection.connect(conninfo, autocommit=True),
+            self._deadline,
+            on_late=_close,
+        )
         async with conn:
             await conn.execute(f"LISTEN {CHANNEL}".encode())
             # anything changed while we were not listening is picked up by this load
@@ -117,7 +144,9 @@ class RoutingWatcher:
                 await self._reload()
 
     async def _reload(self) -> None:
-        table = await load_routing_table(self._pool, self._country)
+        table = await self._waits.run(
+            load_routing_table(self._pool, self._country), self._deadline, on_late=_drop
+        )
         self.reloads += 1
         self._on_change(table)
         log.info("routing reloaded: %d numbers", len(table))

@@ -50,11 +50,12 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
     outcome = _OUTCOMES.get(record.outcome, "failed")
     ended = record.ended_at or record.started_at
     answered = record.answered_at if outcome in ("completed", "failed") else None
-    called = record.extra.get("called_e164") or record.called or "(none)"
+    owner = record.owner
+    called = (owner.called_e164 if owner else "") or record.called or "(none)"
     return (
-        record.extra.get("session_id") or uuid.uuid4(),
-        record.extra.get("org_id"),
-        record.extra.get("number_id"),
+        record.session_id or uuid.uuid4(),
+        owner.org_id if owner else None,
+        owner.number_id if owner else None,
         record.call_id or "(none)",
         record.caller[:128],
         called[:128],
@@ -65,7 +66,7 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
         outcome,
         (record.reason or "unknown")[:200],
         record.status if outcome == "rejected" else None,
-        Jsonb(record.transcript),
+        Jsonb([line.as_json() for line in record.transcript]),
     )
 
 

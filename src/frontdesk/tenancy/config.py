@@ -9,10 +9,20 @@ absent keys inherit). Must not: read the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from frontdesk.errors import FrontdeskError
 
@@ -72,8 +82,55 @@ class TenantConfig(BaseModel):
             checked[key.upper()] = action
         return checked
 
+    # where the business hears of tickets and calls (frontdesk.notify): addresses, and a
+    # webhook signed with webhook_secret. The secret is write-only: `repr` masks it and
+    # `public_view` drops it; only the JSON form (storage, the agent worker) carries it.
+    notify_email: tuple[str, ...] = Field((), max_length=20)
+    webhook_url: str | None = Field(None, max_length=2000)
+    webhook_secret: SecretStr | None = Field(None, min_length=16, max_length=200)
+
+    @field_validator("notify_email", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "a@b.example, c@d.example" from a form or the CLI
+            value = [item for item in re.split(r"[,;\s]+", value) if item]
+        if isinstance(value, list | tuple):
+            for item in value:
+                if not isinstance(item, str) or not _EMAIL.fullmatch(item):
+                    raise ValueError(f"{item!r} is not an email address")
+            return tuple(dict.fromkeys(item.strip() for item in value))
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the webhook URL must be http(s)://host/…")
+        if any(c in value for c in "\r\n\t "):
+            raise ValueError("the webhook URL must not contain spaces")
+        return value
+
+    @field_serializer("webhook_secret", when_used="json")
+    def _secret_json(self, value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
 
 OVERRIDABLE = frozenset(TenantConfig.model_fields)
+#: keys that are stored and used but never shown back (pages, API, CLI, logs)
+WRITE_ONLY = frozenset({"webhook_secret"})
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def public_view(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config (or override) fit to show: write-only keys become `"(set)"` when present."""
+    return {
+        key: ("(set)" if key in WRITE_ONLY and value is not None else value)
+        for key, value in config.items()
+    }
 
 
 def validate_override(override: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +149,21 @@ def validate_override(override: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def merge(org: TenantConfig, override: Mapping[str, Any]) -> TenantConfig:
-    """The org's config with the number's override on top."""
+    """The org's config with the number's override on top: the one home of the merge."""
     if not override:
         return org
     return TenantConfig.model_validate({**org.model_dump(), **validate_override(override)})
+
+
+def merge_keys(org: TenantConfig, override: Mapping[str, Any], keys: Iterable[str]) -> TenantConfig:
+    """`merge` of only `keys` of the override: what a node checks of every number at start.
+
+    Merging every number's whole config up front held the event loop for most of a
+    routing load at 10,000 numbers; a start-up check needs a few keys.
+    """
+    return merge(org, {key: override[key] for key in keys if key in override})
+
+
+def merged_value(org: TenantConfig, override: Mapping[str, Any], key: str) -> Any:
+    """One key of the merged config (the override's value when it has the key)."""
+    return override[key] if key in override else getattr(org, key)

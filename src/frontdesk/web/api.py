@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from frontdesk.store.numbers import add_number, assign_number, get_number_by_id, live_counts
 from frontdesk.store.orgs import get_org, list_orgs
 from frontdesk.store.tx import operator_tx
+from frontdesk.tenancy.config import public_view
 from frontdesk.web.auth import CurrentUser, Operator, PoolDep, SettingsDep, actor, csrf_protect
 from frontdesk.web.problems import PROBLEM_RESPONSES
 from frontdesk.web.service import (
@@ -126,7 +127,7 @@ def _number_out(view: NumberView) -> NumberOut:
         active=row.active,
         max_concurrent_calls=row.max_concurrent_calls,
         live_calls=view.live_calls,
-        overrides=dict(row.config_override),
+        overrides=public_view(row.config_override),
         assigned_by=row.assigned_by,
         assigned_at=row.assigned_at,
     )
@@ -171,9 +172,7 @@ async def patch_number(
     (owners and operators); an override set to null inherits the organization's again."""
     given = changes.model_fields_set
     overrides: dict[str, str | None] = {
-        key: getattr(changes, key)
-        for key in EDITABLE_OVERRIDES
-        if key in given
+        key: getattr(changes, key) for key in EDITABLE_OVERRIDES if key in given
     }
     edit = NumberEdit(
         label=changes.label if "label" in given else None,

@@ -1,8 +1,8 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
 Owns: assembling the app: the routers (login, tenant numbers, organization settings,
-operator admin, API, live
-events, operations, and the LiveKit webhook when LiveKit is configured), static files
+operator admin, API, live events, operations, tickets, notification settings, and the
+LiveKit webhook when LiveKit is configured), static files
 (`/static`, vendored htmx, Chart.js, Swagger UI and ReDoc included: no CDN), the API's
 documentation pages `/docs` and `/redoc` (our own HTML with static init scripts, so they
 work offline and under the CSP), error handling (problems.py), the outermost middlewares
@@ -26,10 +26,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.types import ASGIApp
 
 from frontdesk.config import Settings
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.livekit.client import LiveKitCredentials
 from frontdesk.livekit.webhook import webhook_router
 from frontdesk.store.engine import Pool
+from frontdesk.tasks import TaskOwner
 from frontdesk.web import (
     api,
     api_org,
@@ -37,9 +37,12 @@ from frontdesk.web import (
     operations,
     pages_admin,
     pages_auth,
+    pages_notifications,
     pages_numbers,
     pages_org,
+    pages_tickets,
     problems,
+    tickets,
 )
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
@@ -126,10 +129,13 @@ def create_app(
     app.include_router(pages_numbers.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_org.router)
+    app.include_router(pages_notifications.router)
     app.include_router(api.router)
     app.include_router(api_org.router)
     app.include_router(live.router)
     app.include_router(operations.router)
+    app.include_router(tickets.api)
+    app.include_router(pages_tickets.router)
     if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:
         # a second signal for call ends on the LiveKit front (verified with our secret)
         credentials = LiveKitCredentials.from_settings(settings)

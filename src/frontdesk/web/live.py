@@ -1,11 +1,15 @@
-"""Live call counts per number, pushed to browsers by server-sent events (`GET /events/live`).
+"""Live call counts per number and new tickets, pushed to browsers by server-sent events
+(`GET /events/live`).
 
 Owns: one poller per process (`LiveCounts`), started by the first subscriber and owned by the
 app's `TaskOwner` (cancelled when the node or test closes it), that reads every
 `web_live_interval` seconds, in one operator transaction, which numbers exist and how many
 `active_calls` rows each has (rows are written by admission on any node, so this sees every
 node's calls); and the fan-out: each subscriber gets `{number_id: live_count}` for the numbers
-it may see, first at once, then whenever its view changes.
+it may see, first at once, then whenever its view changes. The same poll reads the tickets
+created in the last `TICKET_WINDOW_S` seconds (any node's: the agent writes them to the
+database) and sends each one once, as `event: ticket` with `{"ticket": id, "org": org_id}`,
+to the subscribers of its organization (the inbox then fetches its rows again).
 
 Must not: count calls itself (counts come from `active_calls` rows only, DESIGN §3), or give a
 subscriber a number of another organization. Why one operator read and a filter here rather
@@ -20,21 +24,26 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Final
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from frontdesk.edge.tasks import TaskOwner
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import live_counts, number_owners
+from frontdesk.store.tickets import NewTicket, recent_tickets
 from frontdesk.store.tx import operator_tx
+from frontdesk.tasks import TaskOwner
 from frontdesk.web.auth import CurrentUser
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S: Final = 15.0
+#: how far back each poll looks for new tickets: longer than any ticket's transaction, whose
+#: start (created_at) can precede its commit
+TICKET_WINDOW_S: Final = 30.0
 View = dict[str, int]
 
 
@@ -45,20 +54,24 @@ class Subscriber:
         self.orgs = orgs
         self.latest: View | None = None
         self.sent: View | None = None
+        self.tickets: list[dict[str, str]] = []
         self.changed = asyncio.Event()
         self.closed = False
 
-    async def next(self, wait_s: float) -> View | None:
-        """The next view to send; None on timeout or when the hub closed."""
+    async def next(self, wait_s: float) -> tuple[View | None, list[dict[str, str]]]:
+        """The next view to send (None: unchanged) and new tickets; both empty on timeout."""
         try:
             await asyncio.wait_for(self.changed.wait(), wait_s)
         except TimeoutError:
-            return None
+            return None, []
         self.changed.clear()
-        if self.closed or self.latest is None:
-            return None
+        tickets, self.tickets = self.tickets, []
+        if self.closed:
+            return None, []
+        if self.latest is None or self.latest == self.sent:
+            return None, tickets
         self.sent = self.latest
-        return self.latest
+        return self.latest, tickets
 
 
 class LiveCounts:
@@ -72,6 +85,8 @@ class LiveCounts:
         self._running: asyncio.Task[None] | None = None
         self._owners: dict[UUID, UUID] | None = None
         self._counts: dict[tuple[UUID, UUID], int] = {}
+        #: tickets already announced, with their created_at (forgotten once out of the window)
+        self._announced: dict[UUID, datetime] = {}
         self.polls = 0
 
     def view(self, orgs: frozenset[UUID] | None) -> View | None:
@@ -113,7 +128,9 @@ class LiveCounts:
         async with operator_tx(self._pool) as conn:
             owners = await number_owners(conn)
             counts = await live_counts(conn)
+            tickets = await recent_tickets(conn, TICKET_WINDOW_S)
         self.polls += 1
+        self._announce(tickets)
         if owners == self._owners and counts == self._counts:
             return
         self._owners, self._counts = owners, counts
@@ -122,6 +139,19 @@ class LiveCounts:
             if view != subscriber.sent:
                 subscriber.latest = view
                 subscriber.changed.set()
+
+    def _announce(self, tickets: list[NewTicket]) -> None:
+        new = [t for t in tickets if t.ticket_id not in self._announced]
+        if tickets:
+            oldest = tickets[0].created_at
+            self._announced = {k: v for k, v in self._announced.items() if v >= oldest}
+        for ticket in new:
+            self._announced[ticket.ticket_id] = ticket.created_at
+            event = {"ticket": str(ticket.ticket_id), "org": str(ticket.organization_id)}
+            for subscriber in self._subscribers:
+                if subscriber.orgs is None or ticket.organization_id in subscriber.orgs:
+                    subscriber.tickets.append(event)
+                    subscriber.changed.set()
 
     async def _run(self) -> None:
         failing = False
@@ -145,7 +175,8 @@ router = APIRouter()
     responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
 )
 async def live_events(request: Request, user: CurrentUser) -> StreamingResponse:
-    """Server-sent events: `{number_id: live_count}` for your numbers, on every change."""
+    """Server-sent events: `{number_id: live_count}` for your numbers, on every change, and
+    `event: ticket` (`{"ticket": id, "org": org_id}`) for each new ticket of yours."""
     hub: LiveCounts = request.app.state.live
     orgs = None if user.is_operator else frozenset(user.org_ids)
     subscriber = hub.subscribe(orgs)
@@ -154,11 +185,13 @@ async def live_events(request: Request, user: CurrentUser) -> StreamingResponse:
         try:
             yield "retry: 2000\n\n"
             while not subscriber.closed:
-                view = await subscriber.next(KEEPALIVE_S)
-                if view is None:
+                view, tickets = await subscriber.next(KEEPALIVE_S)
+                for ticket in tickets:
+                    yield f"event: ticket\ndata: {json.dumps(ticket, sort_keys=True)}\n\n"
+                if view is not None:
+                    yield f"data: {json.dumps(view, sort_keys=True)}\n\n"
+                elif not tickets:
                     yield ": keep-alive\n\n"
-                    continue
-                yield f"data: {json.dumps(view, sort_keys=True)}\n\n"
         finally:
             hub.unsubscribe(subscriber)
 

@@ -37,7 +37,6 @@ from frontdesk.store.web_auth import Principal
 from frontdesk.web.auth import CurrentUser, PoolDep, SettingsDep, membership, scoped_tx
 from frontdesk.web.problems import PROBLEM_RESPONSES
 from frontdesk.web.templating import render
-from frontdesk.web.words import REASON_CHOICES
 
 DEFAULT_DAYS: Final = 30
 PAGE_ROWS: Final = 50
@@ -92,8 +91,7 @@ async def _check_number(conn: Connection, number_id: UUID | None) -> None:
     """404 for a number this connection cannot see (another tenant's, or none)."""
     if number_id is None:
         return
-    cursor = await conn.execute(b"SELECT 1 FROM sip_numbers WHERE id = %s", (number_id,))
-    if await cursor.fetchone() is None:
+    if not await store.can_see_number(conn, number_id):
         raise HTTPException(404, "no such number")
 
 
@@ -205,6 +203,9 @@ class CallDetailOut(CallOut):
     node_id: str
     transcript: list[Any]
     ticket_list: list[TicketOut]
+    #: the post-call summary and its fields (intent, outcome, caller_name, callback_number)
+    summary: str | None = None
+    summary_data: dict[str, Any] | None = None
 
 
 class DayOut(BaseModel):
@@ -327,6 +328,8 @@ async def call_api(
         node_id=detail.node_id,
         transcript=detail.transcript,
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
+        summary=detail.summary,
+        summary_data=detail.summary_data,
     )
 
 
@@ -349,7 +352,7 @@ async def analytics_api(
 
 
 # ---------------------------------------------------------------------------- pages
-async def _org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
+async def org_choices(pool: Pool, user: Principal) -> list[tuple[str, str]]:
     if user.is_operator:
         async with operator_tx(pool) as conn:
             orgs: list[Org] = await list_orgs(conn)
@@ -442,20 +445,14 @@ async def operations_page(
     async with scoped_tx(pool, user, org_id) as conn:
         live = await store.live_numbers(conn, org_id)
         result = await store.analytics(conn, org_id, days[0], days[1], tz)
-        numbers = await conn.execute(
-            b"SELECT id, phone_number, label FROM sip_numbers"
-            b" WHERE %(org)s::uuid IS NULL OR organization_id = %(org)s"
-            b" ORDER BY phone_number LIMIT 500",
-            {"org": org_id},
-        )
-        number_choices = await numbers.fetchall()
+        number_choices = await store.number_choices(conn, org_id)
     base = {"org": org} if org else {}
     return render(
         request,
         "operations/index.html",
         {
             "org": org or "",
-            "orgs": await _org_choices(pool, user),
+            "orgs": await org_choices(pool, user),
             "query": query,
             "raw": {name: request.query_params.get(name, "")[:200] for name in _PAGE_FIELDS},
             "errors": errors,
@@ -467,7 +464,7 @@ async def operations_page(
             "chart": _analytics_out(result).model_dump(mode="json"),
             "numbers": number_choices,
             "outcomes": store.OUTCOMES,
-            "reasons": REASON_CHOICES,
+            "reasons": store.HISTORY_REASONS,
             "org_query": urlencode(base),
             "next_url": (
                 "/operations?"

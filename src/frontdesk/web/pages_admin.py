@@ -9,7 +9,9 @@ and reassigning a number (audited by the database trigger with `user:<email>` an
 when the number has live calls, a confirmation first says that those calls continue with the
 old organization and new calls go to the new one); organizations with their limits and
 active state, which operators may change here (suspending one asks first, naming its live
-calls). Success banners come only from fixed keys (`?done=KEY`, words.BANNERS): no free text
+calls); notifications that failed for 24 hours (the outbox's `failed` rows), each
+with a retry button that sends it again with a new window. Success banners come only from
+fixed keys (`?done=KEY`, words.BANNERS): no free text
 from a link reaches the page.
 
 Must not: be reachable by anyone but an operator (403 page), or hold data rules
@@ -27,6 +29,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from frontdesk.errors import Conflict, InvalidNumber, NotFound
+from frontdesk.store import outbox
 from frontdesk.store.engine import Connection
 from frontdesk.store.numbers import (
     add_number,
@@ -100,6 +103,7 @@ async def _context(conn: Connection, filters: Filters) -> dict[str, object]:
         "org_numbers": per_org_numbers,
         "org_live": per_org_live,
         "audit": await recent_assignments(conn, 15),
+        "failed_deliveries": await outbox.list_failed(conn, 100),
         "filters": filters,
         "filter_errors": filter_errors,
     }
@@ -279,3 +283,11 @@ async def admin_org(
 def _done(key: str) -> Response:
     """Back to /admin with a fixed banner (words.BANNERS)."""
     return RedirectResponse("/admin?" + urlencode({"done": key}), status_code=303)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def admin_retry_delivery(user: Operator, pool: PoolDep, delivery_id: UUID) -> Response:
+    """Send a failed notification again now (a fresh retry window)."""
+    async with operator_tx(pool, actor=actor(user)) as conn:
+        again = await outbox.retry(conn, delivery_id)
+    return _done("delivery-queued" if again else "delivery-not-failed")

@@ -38,6 +38,10 @@ from frontdesk.web.words import banner
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 FIELD_MAX = 25_000  # above the longest TenantConfig text (system_prompt, 20,000)
+DEACTIVATE_QUESTION = (
+    "Switching this number off means new calls to it are not answered:"
+    " tick the box below and save again to confirm. Nothing was saved."
+)
 
 
 def can_edit(user: CurrentUser, view: NumberView) -> bool:
@@ -101,8 +105,14 @@ async def number_save(
     voice: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     transfer_target: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
+    confirm_deactivate: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Save the whole form: an empty override field means "inherit the organization's"."""
+    """Save the whole form: an empty override field means "inherit the organization's".
+
+    Switching an active number off asks first, like the Deactivate button: without the
+    `confirm_deactivate` box ticked nothing is saved and the form comes back, as filled in,
+    with the question next to the Active field.
+    """
     texts = {
         "greeting": greeting,
         "language": language.strip(),
@@ -116,6 +126,10 @@ async def number_save(
         overrides={key: (value if value.strip() else None) for key, value in texts.items()},
     )
     try:
+        if active is None and confirm_deactivate != "yes":
+            current = await get_number_view(pool, user, number_id)
+            if current.row.active and can_edit(user, current):
+                raise FieldErrors({"active": DEACTIVATE_QUESTION})
         await apply_edit(pool, user, number_id, edit)
     except FieldErrors as exc:
         view = await get_number_view(pool, user, number_id)
@@ -124,7 +138,7 @@ async def number_save(
             "numbers/edit.html",
             {
                 "view": view,
-                "values": {"label": label, **texts},
+                "values": {"label": label, **texts, "active": active is not None},
                 "errors": exc.errors,
                 "saved": False,
                 "editable": True,

@@ -55,6 +55,13 @@ REASON_WORDS: Final[dict[str, str]] = {
     "org-suspended": "service suspended",
     "closed": "closed",
     "after-hours": "closed",
+    "database-unavailable": "service unavailable",
+    "decider-error": "technical problem",
+    "shutting-down": "service restarting",
+    "rtp-ports-exhausted": "service busy",
+    "bad-sdp": "could not connect",
+    "unacceptable-media": "could not connect",
+    "bad-invite": "could not connect",
 }
 
 GROUP_WORDS: Final[dict[str, str]] = {
@@ -65,20 +72,6 @@ GROUP_WORDS: Final[dict[str, str]] = {
     "inactive": "switched off or suspended",
     "other": "other",
 }
-
-#: the reasons the history filter offers, in this order
-REASON_CHOICES: Final = (
-    "remote-bye",
-    "agent-hangup",
-    "media-timeout",
-    "cancel",
-    "limit-number",
-    "limit-org",
-    "limit-node",
-    "unknown-number",
-    "number-inactive",
-    "org-suspended",
-)
 
 #: success banners, by the `done` key a page redirects with
 BANNERS: Final[dict[str, str]] = {
@@ -91,6 +84,12 @@ BANNERS: Final[dict[str, str]] = {
     "knowledge-saved": "Knowledge base saved: the next call uses it.",
     "knowledge-imported": "Imported entries added to the knowledge base.",
     "number-reset": "The number uses the organization's value again.",
+    "delivery-queued": "The notification is queued again.",
+    "notifications-saved": "Saved.",
+    "test-queued-one": "Test queued for 1 channel: see its state below.",
+    "test-queued-many": "Test queued for every channel: see their state below.",
+    "test-nothing": "Nothing to test: set an email address or a webhook first.",
+    "delivery-not-failed": "That notification is not failed: it was already retried or delivered.",
 }
 
 

@@ -26,7 +26,7 @@ from frontdesk.agent.host import AgentHost
 from frontdesk.agent.livekit import PreparedAgent, prepare_agent
 from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.spec import CallSpec
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
@@ -72,7 +72,6 @@ async def spec_on_the_edge(pool: Pool, tmp_path: Path) -> CallSpec:
     host = AgentHost(settings, pool)
     await host.start()
     edge = EdgeServer(settings, admission, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     try:
         call = asyncio.create_task(
@@ -102,7 +101,7 @@ async def spec_on_livekit(pool: Pool, fake: FakeLiveKit, tmp_path: Path) -> Call
     async def starter(
         ctx: JobContext,
         participant: rtc.RemoteParticipant,
-        accept: Accept,
+        accept: Admitted,
         facts: InviteFacts,
         job_pool: Pool,
     ) -> AgentSession[Any]:
@@ -121,7 +120,7 @@ async def spec_on_livekit(pool: Pool, fake: FakeLiveKit, tmp_path: Path) -> Call
         finally:
             for ctx in harness.contexts:
                 ctx._tempdir.cleanup()
-    assert isinstance(result.decision, Accept)
+    assert isinstance(result.decision, Admitted)
     (agent,) = prepared
     assert agent.agent.spec == agent.spec
     return agent.spec

@@ -25,9 +25,8 @@ from tests.integration.livekit.fake_livekit import FakeLiveKit
 from tests.integration.livekit.fake_room import SIP, FakeRoom, remote
 from tests.integration.store.support import Seed
 
-from frontdesk.calls.decision import Accept, InviteFacts
+from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import Route, RoutingDecider
-from frontdesk.livekit.calls import close_session
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.livekit.job import CallJob, JobResult, LiveKitControl
 from frontdesk.livekit.reconcile import Reconciler
@@ -35,6 +34,7 @@ from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.slots import close_session
 
 ROOM = "call-_+393331112222_aBcD"
 CALL_ID = "a84b4c76e66710@pbx.example"
@@ -43,14 +43,14 @@ CALL_ID = "a84b4c76e66710@pbx.example"
 class RecordingStarter:
     def __init__(self, events: list[str]) -> None:
         self.events = events
-        self.calls: list[tuple[rtc.RemoteParticipant, Accept, InviteFacts]] = []
+        self.calls: list[tuple[rtc.RemoteParticipant, Admitted, InviteFacts]] = []
         self.sessions: list[AgentSession[Any]] = []
 
     async def __call__(
         self,
         ctx: JobContext,
         p: rtc.RemoteParticipant,
-        accept: Accept,
+        accept: Admitted,
         facts: InviteFacts,
         pool: Pool,
     ) -> AgentSession[Any]:
@@ -151,11 +151,11 @@ async def test_admitted_call_starts_the_agent_and_holds_a_slot(
     await _set(harness.pool, b"UPDATE sip_numbers SET max_concurrent_calls = 3, config_override ="
                b" '{\"greeting\": \"Numero uno\"}' WHERE id = %s", seed.a.number)  # fmt: skip
     _room, _ctx, result = await harness.run("0551234567")  # national spelling: same number
-    assert isinstance(result.decision, Accept)
+    assert isinstance(result.decision, Admitted)
     ((participant, accept, facts),) = harness.starter.calls
     assert participant.identity == "sip_+393331112222"
     assert facts == InviteFacts(CALL_ID, "0551234567", "+393331112222", ("livekit", 0))
-    route = accept.context["route"]
+    route = accept.route
     assert isinstance(route, Route) and route.called == "+390551234567"
     assert route.config.greeting == "Numero uno"  # the number's override on the org config
     assert await _active(harness.pool) == 1
@@ -163,7 +163,7 @@ async def test_admitted_call_starts_the_agent_and_holds_a_slot(
         "in-progress", None, None, True, "node-1", "+390551234567"
     )  # fmt: skip
     await asyncio.sleep(0.05)  # the room is tagged beside the agent start
-    assert str(result.decision.context["session_id"]) in harness.fake.rooms[ROOM].metadata
+    assert str(result.decision.session_id) in harness.fake.rooms[ROOM].metadata
     assert "api:DeleteRoom" not in harness.events
     assert not harness.shutdowns
 
@@ -197,11 +197,13 @@ async def test_over_limit_hangs_up_before_any_publish_and_records_the_level(
 
 
 async def test_unknown_number_is_refused_the_same_way(harness: Harness, seed: Seed) -> None:
+    # deleting the room before answer is all this front can do: the PBX hears LiveKit
+    # SIP's 486 (frontdesk.livekit.answers), and that is what the history records
     await harness.run("+390550000000")
     assert harness.events[-1] == "api:DeleteRoom"
     assert not harness.starter.calls
     assert await _session(harness.pool) == (
-        "rejected", "unknown-number", 404, False, "node-1", "+390550000000"
+        "rejected", "unknown-number", 486, False, "node-1", "+390550000000"
     )  # fmt: skip
 
 
@@ -221,7 +223,7 @@ async def test_caller_leaving_frees_the_slot_once_even_when_shutdown_follows(
     assert (await _session(harness.pool))[:2] == ("completed", "caller-left")
     assert harness.shutdowns == ["caller-left"]
     # any later closer (webhook, reconciler) finds nothing left to close
-    session_id = result.decision.context["session_id"]  # type: ignore[union-attr]
+    session_id = result.decision.session_id  # type: ignore[union-attr]
     assert isinstance(session_id, uuid.UUID)
     assert not await close_session(harness.pool, session_id, "webhook-participant-left")
     assert (await _session(harness.pool))[:2] == ("completed", "caller-left")
@@ -251,7 +253,7 @@ async def test_crashed_job_is_reconciled(harness: Harness, seed: Seed, room_stat
     reconciler = Reconciler(harness.pool, harness.lkapi, node_ids=["lk-1"], prefix="call-",
                             grace=0.0)  # fmt: skip
     report = await reconciler.run_once()
-    session_id = result.decision.context["session_id"]  # type: ignore[union-attr]
+    session_id = result.decision.session_id  # type: ignore[union-attr]
     if room_state == "room-gone":
         assert report.freed == (session_id,) and report.ended == ()
         assert (await _session(harness.pool))[:2] == ("failed", "livekit-room-gone")

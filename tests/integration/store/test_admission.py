@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from frontdesk.calls.decision import Accept, InviteFacts, Reject
+from frontdesk.calls.decision import Admitted, InviteFacts, RefusalReason, Refused
 from frontdesk.calls.routing import RoutingDecider
+from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_pool
-from frontdesk.store.numbers import add_number, update_number
+from frontdesk.store.numbers import add_number, remove_number, update_number
 from frontdesk.store.orgs import create_org, update_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx
@@ -69,11 +70,12 @@ async def burst(
     ))  # fmt: skip
     outcome: Counter[str] = Counter()
     for decision in decisions:
-        if isinstance(decision, Accept):
+        if isinstance(decision, Admitted):
             outcome["admitted"] += 1
-        else:
-            assert isinstance(decision, Reject)
-            outcome[f"{decision.status} {dict(decision.headers).get('X-Frontdesk-Limit', '')}"] += 1
+        else:  # what the PBX hears at the edge, with the default answers
+            assert isinstance(decision, Refused)
+            answer = sip_answer(decision.reason, AnswerPolicy())
+            outcome[f"{answer.status} {dict(answer.headers).get('X-Frontdesk-Limit', '')}"] += 1
     return outcome
 
 
@@ -131,7 +133,7 @@ async def test_node_capacity(db: str, pool: Pool) -> None:
 
 async def test_release_is_exactly_once(nodes: list[Admission], pool: Pool) -> None:
     node = nodes[0]
-    assert isinstance(await node.decide(facts("once", "+390551234567")), Accept)
+    assert isinstance(await node.decide(facts("once", "+390551234567")), Admitted)
     assert await active(pool) == 1
     for _ in range(3):
         await node.release(facts("once", ""), "bye")
@@ -144,7 +146,7 @@ async def test_suspending_the_org_refuses_at_once_even_with_an_old_snapshot(
     async with operator_tx(pool) as conn:
         await update_org(conn, "pizzeria", active=False)
     decision = await nodes[0].decide(facts("late", "+390551234567"))  # snapshot still says active
-    assert decision == Reject(480, "org-suspended")
+    assert decision == Refused(RefusalReason.ORG_SUSPENDED)
 
 
 async def test_dead_node_is_reaped_and_restart_reaps_own(
@@ -152,7 +154,7 @@ async def test_dead_node_is_reaped_and_restart_reaps_own(
 ) -> None:
     a, b, _ = nodes
     for i in range(2):
-        assert isinstance(await b.decide(facts(f"b{i}", "+390551234567")), Accept)
+        assert isinstance(await b.decide(facts(f"b{i}", "+390551234567")), Admitted)
     assert await active(pool) == 2
     await a.heartbeat_once()
     assert await active(pool) == 2  # b is alive
@@ -168,7 +170,7 @@ async def test_dead_node_is_reaped_and_restart_reaps_own(
         rows = await (await conn.execute(query)).fetchall()
     assert rows == [("failed", "node-lost")] * 2
     # a node that restarts reaps what its previous run left
-    assert isinstance(await a.decide(facts("a0", "+390551234567")), Accept)
+    assert isinstance(await a.decide(facts("a0", "+390551234567")), Admitted)
     assert await a.register() == 1
     assert await active(pool) == 0
 
@@ -177,16 +179,78 @@ async def test_no_database_means_503(nodes: list[Admission]) -> None:
     node = nodes[2]
     await node._pool.close()  # the database is unreachable for this node
     decision = await node.decide(facts("x", "+390551234567"))
-    assert isinstance(decision, Reject) and decision.status == 503
-    assert dict(decision.headers)["Retry-After"] == "30"
+    assert decision == Refused(RefusalReason.DATABASE_UNAVAILABLE)
+    answer = sip_answer(decision.reason, AnswerPolicy())
+    assert answer.status == 503 and dict(answer.headers)["Retry-After"] == "30"
 
 
 async def test_node_capacity_can_answer_503_for_pbx_failover(db: str, pool: Pool) -> None:
     await seed(pool)
     table = await load_routing_table(pool, "IT")
-    node = Admission(pool, RoutingDecider(table), node_id="full", node_max_calls=1, node_ttl=3,
-                     node_busy_answer="503", retry_after=7)  # fmt: skip
+    node = Admission(pool, RoutingDecider(table), node_id="full", node_max_calls=1, node_ttl=3)
     await node.register()
-    assert isinstance(await node.decide(facts("first", "+390551234567")), Accept)
+    assert isinstance(await node.decide(facts("first", "+390551234567")), Admitted)
     refused = await node.decide(facts("second", "+390551234567"))
-    assert refused == Reject(503, "limit-node", (("Retry-After", "7"),))
+    assert refused == Refused(RefusalReason.LIMIT_NODE)
+    answer = sip_answer(refused.reason, AnswerPolicy(node_busy_503=True, retry_after=7))  # type: ignore[union-attr]
+    assert (answer.status, answer.headers) == (503, (("Retry-After", "7"),))
+
+
+async def test_a_burst_is_decided_in_few_round_trips(nodes: list[Admission], pool: Pool) -> None:
+    """INVITEs that arrive together share a turn (one round trip), and stay exact."""
+    node = nodes[0]
+    before = node.turns
+    outcome = await burst([node], "+390551234567", 40, "batch")
+    assert outcome == Counter({"admitted": 4, "486 node": 36})  # node capacity 4 < number's 5
+    assert node.turns - before <= 4, node.turns - before
+    assert await active(pool) == 4
+
+
+async def test_batches_over_two_organizations_stay_exact_per_organization(
+    db: str, pool: Pool
+) -> None:
+    """Turns that lock several organizations (in id order) on three nodes at once."""
+    await seed(pool)
+    table = await load_routing_table(pool, "IT")
+    pools = [await open_pool(db, max_size=8) for _ in range(3)]
+    try:
+        big = [
+            Admission(p, RoutingDecider(table), node_id=f"big-{i}", node_max_calls=50, node_ttl=3)
+            for i, p in enumerate(pools)
+        ]
+        for admission in big:
+            await admission.register()
+        numbers = ["+390551234567", "+390557654321", "+390557654322"]
+        for round_ in range(5):
+            outcome = await burst(big, numbers, 90, f"mixed{round_}")
+            # pizzeria's number holds 5, studio's organization 3 over its two numbers
+            assert outcome == Counter({"admitted": 8, "486 number": 25, "486 org": 57}), outcome
+            await release_all(big, f"mixed{round_}", 90)
+            assert await active(pool) == 0
+        await burst(big, numbers, 90, "held")
+    finally:
+        for p in pools:
+            await p.close()
+    async with operator_tx(pool) as conn:
+        cursor = await conn.execute(
+            "SELECT o.slug, count(*) FROM active_calls a"
+            " JOIN organizations o ON o.id = a.organization_id GROUP BY o.slug"
+        )
+        assert dict(await cursor.fetchall()) == {"pizzeria": 5, "studio": 3}
+
+
+async def test_routing_decides_when_the_snapshot_is_stale(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    """The database says `stale`, never 404/480: the node reloads and routing answers."""
+    async with operator_tx(pool) as conn:
+        await update_number(conn, "+390557654321", default_country="IT", active=False)
+        await remove_number(conn, "+390557654322", default_country="IT")
+    inactive = await nodes[1].decide(facts("inactive", "+390557654321"))
+    assert inactive == Refused(RefusalReason.NUMBER_INACTIVE)
+    removed = await nodes[1].decide(facts("removed", "+390557654322"))
+    assert removed == Refused(RefusalReason.UNKNOWN_NUMBER)
+    assert await active(pool) == 0
+    # the reload is the node's new snapshot: the next INVITE needs no second look
+    again = await nodes[1].decide(facts("again", "+390557654321"))
+    assert again == Refused(RefusalReason.NUMBER_INACTIVE)

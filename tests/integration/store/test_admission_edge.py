@@ -1,10 +1,14 @@
 """Admission through a real edge and sipp: ghosts are freed by the media watchdog, calls on
-hold are not, and a database outage costs no established call and no history."""
+hold are not, a database outage (stopped, or frozen with SIGSTOP) costs no established call
+and no history, and a frozen one gets new INVITEs 503 within the deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ class Node:
 @pytest.fixture
 async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
     tasks: list[asyncio.Task[None]] = []
+    admissions: list[Admission] = []
 
     async def start(pool: Pool, limit: int, **overrides: object) -> Node:
         async with operator_tx(pool, actor="test") as conn:
@@ -52,6 +57,7 @@ async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
         routing = RoutingDecider(await load_routing_table(pool, "IT"))
         admission = Admission(pool, routing, node_id="edge-1", node_max_calls=50, node_ttl=3)
         await admission.register()
+        admissions.append(admission)
         recorder = SessionRecorder(pool, "edge-1", retry_s=0.2)
         tasks.append(asyncio.create_task(recorder.run()))
         tasks.append(asyncio.create_task(admission.run_heartbeat()))
@@ -62,6 +68,8 @@ async def node_factory(edge_factory: EdgeFactory) -> AsyncIterator[object]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for admission in admissions:
+        await admission.aclose()
 
 
 async def active(pool: Pool) -> int:
@@ -133,6 +141,96 @@ async def test_database_outage_costs_no_call_and_no_history(
                 "SELECT outcome, reason FROM sessions ORDER BY started_at")).fetchall()  # fmt: skip
         assert rows[:2] == [("completed", "remote-bye"), ("rejected", "database-unavailable")]
     finally:
+        await pool.close()
+        await asyncio.to_thread(server.force_stop)
+        await asyncio.to_thread(shutil.rmtree, server.pgdata.parent, ignore_errors=True)
+
+
+def _server_processes(server: EmbeddedPostgres) -> list[int]:
+    """The postmaster's pid and its children's (backends, checkpointer, walwriter …)."""
+    info = server.running()
+    assert info is not None, "the test server is not running"
+    pids = [info.pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == info.pid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            os.kill(pid, sig)
+
+
+@pytest.mark.slow
+async def test_frozen_database_answers_503_in_time_and_loses_nothing(
+    node_factory: object, tmp_path: Path
+) -> None:
+    """A hung server (SIGSTOP on the postmaster and every backend: what a partition looks
+    like, connections open and queries waiting) during a live call, then SIGCONT."""
+    require_tool("sipp", "sip-tester")
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="fd-frozen-", dir="/tmp")) / "pg")
+    server.ensure_running()
+    conninfo = server.ensure_database("frontdesk")
+    await migrate(conninfo)
+    pool = await open_pool(conninfo, max_size=4, wait_s=2.0)
+    frozen: list[int] = []
+    loop = asyncio.get_running_loop()
+    try:
+        node: Node = await node_factory(pool, 5)  # type: ignore[operator]
+        assert await node.admission.database_ready()
+        live = asyncio.create_task(
+            sipp(node.edge, SIPP_DATA / "uac_basic.xml", service=NUMBER,
+                 extra_args=["-d", "3000"], timeout_s=30)
+        )  # fmt: skip
+        assert await wait_for(lambda: len(node.edge.calls) == 1, 5)
+        frozen = _server_processes(server)
+        _signal_all(frozen, signal.SIGSTOP)
+        began = loop.time()
+        refused = await final_status(node.edge, NUMBER)
+        waited = loop.time() - began
+        print(f"\nfrozen database: 503 after {waited:.2f} s")
+        assert refused.status == 503 and refused.headers.get("Retry-After") == "30"
+        assert waited < 1.5
+        assert not await node.admission.database_ready()  # /readyz says not ready
+        assert_ok(await live)  # its BYE was answered while the database hung
+        assert node.edge.history[-1].reason == "remote-bye"
+        _signal_all(frozen, signal.SIGCONT)
+        frozen = []
+        thawed = loop.time()
+        while (await final_status(node.edge, NUMBER)).status != 200:
+            assert loop.time() - thawed < 5, "admission did not resume in 5 s"
+            await asyncio.sleep(0.2)
+        print(f"admission resumed {loop.time() - thawed:.2f} s after the thaw")
+        assert await node.admission.database_ready()
+        # the INVITE refused while frozen was admitted once the server woke: released
+        assert await wait_for(lambda: node.admission.late_admissions == 1, 3)
+        assert await wait_for(lambda: node.recorder.queued == 0, 5)
+
+        async def rows() -> list[tuple[str, str]]:
+            async with operator_tx(pool) as conn:
+                cursor = await conn.execute(
+                    "SELECT outcome, coalesce(reason, '') FROM sessions ORDER BY started_at"
+                )
+                return [(str(a), str(b)) for a, b in await cursor.fetchall()]
+
+        for _ in range(50):  # the last call's own row is written when it ends
+            history = await rows()
+            if history[:2] == [("completed", "remote-bye"), ("rejected", "database-unavailable")]:
+                break
+            await asyncio.sleep(0.1)
+        assert history[:2] == [("completed", "remote-bye"), ("rejected", "database-unavailable")]
+        assert len(history) == 3  # the late admission left no row of its own
+        assert await active(pool) == node.admission.live_slots == 1
+    finally:
+        _signal_all(frozen, signal.SIGCONT)
         await pool.close()
         await asyncio.to_thread(server.force_stop)
         await asyncio.to_thread(shutil.rmtree, server.pgdata.parent, ignore_errors=True)

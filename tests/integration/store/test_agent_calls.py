@@ -75,7 +75,6 @@ async def agent_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
     host = AgentHost(settings, pool)
     await host.start()
     edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     try:
         yield AgentNode(settings, edge, host, recorder, pool)
@@ -248,11 +247,11 @@ async def test_barge_in_stops_agent_audio_within_300_ms(
     assert re.search(r"within (5|five)\s*k\s*m", said), said  # then the question was answered
     record = agent_node.edge.record(result.call_id or "")
     assert record is not None
-    agent_lines = [item for item in record.transcript if item["role"] == "agent"]
-    assert agent_lines[0]["interrupted"] is True, record.transcript
+    agent_lines = [line for line in record.transcript if line.role == "agent"]
+    assert agent_lines[0].interrupted is True, record.transcript
     # the transcript keeps what the caller heard of the greeting, not what was left unsaid
-    assert agent_lines[0]["text"].startswith("Thank you for calling"), agent_lines[0]
-    assert "three minutes" not in agent_lines[0]["text"], agent_lines[0]
+    assert agent_lines[0].text.startswith("Thank you for calling"), agent_lines[0]
+    assert "three minutes" not in agent_lines[0].text, agent_lines[0]
 
 
 async def test_asking_for_a_person_transfers_the_call_with_refer(
@@ -281,5 +280,5 @@ async def test_asking_for_a_person_transfers_the_call_with_refer(
     assert result.successful_calls == 1, result
     records = [r for r in agent_node.edge.history if r.called == ORDERS]
     assert [r.reason for r in records] == ["transferred"], records
-    agent_said = " ".join(i["text"] for i in records[0].transcript if i["role"] == "agent")
+    agent_said = " ".join(line.text for line in records[0].transcript if line.role == "agent")
     assert "put you through" in agent_said.lower() or "transfer" in agent_said.lower()

@@ -61,7 +61,6 @@ async def keys_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
     host = AgentHost(settings, pool)
     await host.start()
     edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     try:
         yield AgentNode(settings, edge, host, recorder, pool)
@@ -91,7 +90,8 @@ async def test_g722_call_hears_the_greeting_and_the_agent_hears_the_caller(
     )
     assert call.established and call.call_id is not None, call.describe()
     record = keys_node.edge.record(call.call_id)
-    assert record is not None and record.extra["codec"] == "G722", record
+    assert record is not None and record.media is not None, record
+    assert record.media.codec == "G722", record
     said = words(heard(call))  # baresip's own 16 kHz recording, through whisper
     assert "how can i help" in said, said
     await keys_node.recorder.flush()
@@ -133,8 +133,8 @@ async def test_sip_info_key_reaches_the_agent_as_the_callers_input(
     (record,) = [r for r in keys_node.edge.history if r.called == INFO]
     assert record.dtmf == "3" and record.reason == "remote-bye"
     transcript = record.transcript
-    pressed = [i for i in transcript if i["role"] == "caller" and "pressed 3" in i["text"]]
+    pressed = [i for i in transcript if i.role == "caller" and "pressed 3" in i.text]
     assert pressed, transcript  # the LLM got it as the caller's turn...
-    after = [i for i in transcript if i["role"] == "agent" and i["at"] > pressed[0]["at"]]
+    after = [i for i in transcript if i.role == "agent" and i.at > pressed[0].at]
     assert after, transcript  # ...and answered it
     print(f"\nkeypad turn: {transcript}")

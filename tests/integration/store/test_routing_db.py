@@ -15,7 +15,7 @@ from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
 from tests.integration.test_edge_routing import final_status
 
-from frontdesk.calls.decision import Reject
+from frontdesk.calls.decision import RefusalReason, Refused
 from frontdesk.calls.routing import Route, RoutingDecider, RoutingTable
 from frontdesk.store.engine import Pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -73,9 +73,9 @@ async def test_snapshot_routes_with_merged_configs(two_orgs: Pool) -> None:
     assert (first.config.greeting, first.config.language) == ("Ready to take your order", "it")
     studio = table.route("+390557654321", "")
     assert isinstance(studio, Route) and studio.config.greeting == "Studio Rossi"
-    assert table.route("+390559999999", "") == Reject(404, "unknown-number")
-    assert table.route("+390550000001", "") == Reject(480, "number-inactive")
-    assert table.route("+390550000002", "") == Reject(480, "org-suspended")
+    assert table.route("+390559999999", "") == Refused(RefusalReason.UNKNOWN_NUMBER)
+    assert table.route("+390550000001", "") == Refused(RefusalReason.NUMBER_INACTIVE)
+    assert table.route("+390550000002", "") == Refused(RefusalReason.ORG_SUSPENDED)
 
 
 CHANGE = """

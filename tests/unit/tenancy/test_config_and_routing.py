@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from frontdesk.calls.decision import Reject
+from frontdesk.calls.decision import RefusalReason, Refused
 from frontdesk.calls.routing import NumberEntry, Route, RoutingTable
+from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.tenancy.config import ConfigOverrideError, TenantConfig, merge, validate_override
 
 ORG_A = TenantConfig(greeting="Pizzeria Da Mario, buongiorno", language="it")
@@ -104,7 +105,9 @@ def test_two_numbers_of_one_org_get_their_own_overrides(table: RoutingTable) -> 
     ],
 )
 def test_refusals(table: RoutingTable, dialled: str, status: int, reason: str) -> None:
-    assert table.route(dialled, "") == Reject(status, reason)
+    refused = table.route(dialled, "")
+    assert refused == Refused(RefusalReason(reason))
+    assert sip_answer(RefusalReason(reason), AnswerPolicy()).status == status
 
 
 def test_short_extensions_and_anonymous_callers(table: RoutingTable) -> None:

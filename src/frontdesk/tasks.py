@@ -1,8 +1,10 @@
-"""`TaskOwner`: every asyncio task the edge starts has an owner that cancels and awaits it.
+"""`TaskOwner`: every asyncio task any part of frontdesk starts has an owner that cancels it.
 
 An exception in one call's task is logged and stays in that call; it never cancels
 siblings (which `asyncio.TaskGroup` would do) and never reaches the event loop's
-"exception was never retrieved" path.
+"exception was never retrieved" path. It lives at the package root, beside config and
+errors, because every part uses it (edge, agent, web, livekit, the node): no part has to
+import another part to own its tasks.
 """
 
 from __future__ import annotations
