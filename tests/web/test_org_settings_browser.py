@@ -100,7 +100,7 @@ async def test_owner_adds_an_faq_entry_and_the_next_call_hears_it(
     page: Page, web: WebApp, live_node: LiveNode, tmp_path: Path
 ) -> None:
     await login(page, ALPHA_OWNER)
-    await page.click("nav >> text=Settings")
+    await page.click("nav >> text=Organization")
     await expect(page.locator("h1")).to_have_text("Alpha Pizzeria")
     await page.fill("#new-question", QUESTION)
     await page.fill("#new-answer", ANSWER)
