@@ -205,6 +205,7 @@ async def test_every_page_at_desktop_and_phone_width(
     tenant = [
         Visit("numbers", "/numbers"),
         Visit("number", f"/numbers/{number}"),
+        Visit("organization", "/organization"),
         Visit("operations", f"/operations?from={day}&to={day}"),
         Visit("operations-filter-error", f"/operations?from={day}&to=2001-01-01", 422),
         Visit("call", f"/operations/calls/{seeded.alpha[0]}"),
@@ -215,6 +216,7 @@ async def test_every_page_at_desktop_and_phone_width(
     operator = [
         Visit("admin", "/admin"),
         Visit("admin-filter-error", "/admin?status=deleted", 422),
+        Visit("organization-operator", "/organization?org=alpha"),
         Visit("operations-operator", f"/operations?from={day}&to={day}"),
         Visit("call-operator", f"/operations/calls/{seeded.alpha[0]}"),
         Visit("org", "/admin/orgs/alpha"),
