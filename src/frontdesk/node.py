@@ -33,6 +33,7 @@ from frontdesk.tasks import TaskOwner
 from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
+from frontdesk.webrtc.calls import BrowserCalls
 
 log = logging.getLogger("frontdesk")
 
@@ -168,6 +169,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
         )
+        browser_calls = BrowserCalls(
+            admission,
+            agents.run_call if agents is not None else None,
+            on_record,
+            settings.max_call_duration,
+        )
         web: _WebServer | None = None
         web_task: asyncio.Task[None] | None = None
         try:
@@ -191,6 +198,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 registry=metrics.registry,
                 ready=ready,
                 tasks=background,
+                browser_calls=browser_calls,
             )
             web = _WebServer(
                 server_config(
@@ -220,6 +228,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            await browser_calls.close()
             await admission.aclose()
             if agents is not None:
                 await agents.stop()
