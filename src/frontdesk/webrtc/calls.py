@@ -69,6 +69,7 @@ class BrowserCall:
         self._audio = CallAudio(self.track, self.hangup)
         self.transcript: list[TranscriptLine] = []
         self.started_at = time.time()
+        self.answered_at = self.started_at
         self.first_audio_at: float | None = None
         self.finished = False
         self.reason = ""
@@ -146,6 +147,7 @@ class BrowserCalls:
             log.warning("browser call %s: the offer was refused: %s", call.call_id, exc)
             self._end(call, "bad-offer")
             return NotAnswered(400, "Your browser's call offer could not be read.")
+        call.answered_at = time.time()
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self._max_duration, self._end, call, "max-duration")
         self._tasks.spawn(self._run(call, timer), name=f"browser call {call.call_id}")
@@ -220,7 +222,7 @@ class BrowserCalls:
             call.reason,
             200,
             call.started_at,
-            answered_at=call.started_at,
+            answered_at=call.answered_at,
             ended_at=time.time(),
             greeting=admitted.greeting,
             transcript=list(call.transcript),
