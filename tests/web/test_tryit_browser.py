@@ -57,7 +57,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUESTION = "Do you deliver?"
 ANSWER = "Yes, within 5 km, for 2 euros."
 QUESTION_AT_S = 7.0  # the greeting is over by then
-CALL_S = 16.0
+CALL_S = 20.0
 NUMBER = ALPHA_NUMBERS[0]
 
 RECORD_JS = """() => new Promise((resolve) => {
@@ -268,7 +268,7 @@ async def test_talk_to_your_receptionist_answers_from_the_knowledge_base(
     segments = await asyncio.to_thread(transcribe, received)
     heard = " ".join(text for _, _, text in segments).lower()
     assert "hello" in heard and "alpha" in heard, heard
-    assert "deliver" in heard or "5 km" in heard or "five" in heard or "2 euros" in heard, heard
+    # the knowledge base's answer (not in the greeting): "Yes, within 5 km, for 2 euros."
     assert "within" in heard, heard
     # figures: click → greeting heard; caller's end of speech → first agent audio after it
     greeting_s = track_after_ms / 1000 + spans[0][0]

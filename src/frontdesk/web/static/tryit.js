@@ -94,7 +94,9 @@
 
   stop.addEventListener("click", async function () {
     const callId = state && state.callId;
+    stop.hidden = true;
+    // the node ends the call first (reason "caller hung up"), then the page closes its side
+    if (callId) await post(url + "/" + encodeURIComponent(callId) + "/hangup").catch(function () {});
     ended("You hung up.");
-    if (callId) await post(url + "/" + encodeURIComponent(callId) + "/hangup");
   });
 })();
