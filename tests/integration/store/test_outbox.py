@@ -392,6 +392,7 @@ def test_the_cli_sets_notifications_for_an_org_and_a_number_and_never_prints_the
 async def test_the_livekit_front_summarises_at_session_close_with_its_event(pool: Pool) -> None:
     from frontdesk.agent.livekit import finish_session
     from frontdesk.agent.spec import CallSpec
+    from frontdesk.calls.record import TranscriptLine
 
     biz = await business(pool, notify_email=["kitchen@pizzeria.example"])
     async with operator_tx(pool) as conn:
@@ -408,7 +409,8 @@ async def test_the_livekit_front_summarises_at_session_close_with_its_event(pool
         number_id=str(biz.number_id), called=NUMBER, caller=CALLER,
     )  # fmt: skip
     transcript = [{"role": "caller", "text": "Do you deliver?", "at": 1.0}]
-    await finish_session(pool, settings(), spec, transcript, time.time() - 30)
+    lines = [TranscriptLine.from_json(line) for line in transcript]
+    await finish_session(pool, settings(), spec, lines, time.time() - 30)
     async with operator_tx(pool) as conn:
         cursor = await conn.execute(
             "SELECT transcript, summary, summary_data->>'intent' FROM sessions WHERE id = %s",
