@@ -238,6 +238,10 @@ async def test_talk_to_your_receptionist_answers_from_the_knowledge_base(
             await login(page, ALPHA_OWNER)
             number_id = agent_web.numbers[NUMBER]
             await page.goto(f"/numbers/{number_id}")
+            # the text chat beside the call: the same receptionist answers from the KB
+            await page.get_by_label("Your message").fill(QUESTION)
+            await page.get_by_role("button", name="Send").click()
+            await page.get_by_text("within 5 km").wait_for(timeout=10_000)
             recording = asyncio.ensure_future(page.evaluate(RECORD_JS))
             await asyncio.sleep(0.2)
             await page.get_by_role("button", name="Talk to your receptionist").click()

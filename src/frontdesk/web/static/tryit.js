@@ -9,6 +9,9 @@
   const status = box.querySelector("[data-tryit-status]");
   const player = box.querySelector("audio");
   const url = box.getAttribute("data-tryit");
+  const chatForm = box.querySelector("[data-chat]");
+  const chatLog = box.querySelector("[data-chat-log]");
+  const history = [];
   let state = null;
 
   function csrf() {
@@ -89,6 +92,39 @@
       stop.hidden = false;
     } catch (error) {
       ended("The call could not be placed: " + (error && error.message ? error.message : error));
+    }
+  });
+
+  function line(role, text) {
+    const item = document.createElement("li");
+    item.className = "chat-" + role;
+    const who = document.createElement("strong");
+    who.textContent = role === "user" ? "You: " : "Receptionist: ";
+    item.appendChild(who);
+    item.appendChild(document.createTextNode(text));
+    chatLog.appendChild(item);
+  }
+
+  chatForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const input = chatForm.querySelector("input[name=text]");
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    line("user", text);
+    try {
+      const response = await post(chatForm.getAttribute("data-chat"), {
+        text: text,
+        history: history.slice(-40),
+      });
+      const body = await response.json();
+      const reply = response.ok ? body.reply : body.detail || "The receptionist did not answer.";
+      line("assistant", typeof reply === "string" ? reply : "The message could not be sent.");
+      if (response.ok) {
+        history.push({ role: "user", text: text }, { role: "assistant", text: body.reply });
+      }
+    } catch (error) {
+      line("assistant", "The message could not be sent.");
     }
   });
 
