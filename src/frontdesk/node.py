@@ -35,6 +35,7 @@ from frontdesk.tasks import TaskOwner
 from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
+from frontdesk.webrtc.calls import BrowserCalls
 
 log = logging.getLogger("frontdesk")
 
@@ -177,6 +178,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             responder=agents.run_call if agents is not None else None,
             recordings=recordings,
         )
+        browser_calls = BrowserCalls(
+            admission,
+            agents.run_call if agents is not None else None,
+            on_record,
+            settings.max_call_duration,
+        )
         web: _WebServer | None = None
         web_task: asyncio.Task[None] | None = None
         try:
@@ -200,6 +207,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 registry=metrics.registry,
                 ready=ready,
                 tasks=background,
+                browser_calls=browser_calls,
             )
             web = _WebServer(
                 server_config(
@@ -230,6 +238,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
             await asyncio.to_thread(recordings.stop)  # the last recordings finished on disk
+            await browser_calls.close()
             await admission.aclose()
             if agents is not None:
                 await agents.stop()

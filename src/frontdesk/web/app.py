@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -45,11 +46,15 @@ from frontdesk.web import (
     pages_onboarding,
     pages_org,
     pages_tickets,
+    pages_tryit,
     problems,
     tickets,
 )
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
+
+if TYPE_CHECKING:
+    from frontdesk.webrtc.calls import BrowserCalls
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,7 @@ def create_app(
     registry: CollectorRegistry,
     ready: Ready,
     tasks: TaskOwner,
+    browser_calls: BrowserCalls | None = None,
 ) -> FastAPI:
     app = FrontdeskApp(
         title="frontdesk",
@@ -92,6 +98,7 @@ def create_app(
     app.trusted_proxies = settings.trusted_proxy_networks
     app.state.settings = settings
     app.state.pool = pool
+    app.state.browser_calls = browser_calls  # "Talk to your receptionist" (None: not here)
     app.state.live = live.LiveCounts(pool, tasks, settings.web_live_interval)
     problems.install(app)
 
@@ -131,6 +138,7 @@ def create_app(
 
     app.include_router(pages_auth.router)
     app.include_router(pages_numbers.router)
+    app.include_router(pages_tryit.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_onboarding.router)
     app.include_router(pages_account.router)

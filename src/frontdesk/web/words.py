@@ -37,6 +37,7 @@ REASON_WORDS: Final[dict[str, str]] = {
     "call-ended": "call ended",
     "transferred": "transferred to a person",
     "media-timeout": "line went silent",
+    "connection-lost": "connection lost",
     "ack-timeout": "call did not connect",
     "max-duration": "longest call time reached",
     "shutdown": "service restarted",
