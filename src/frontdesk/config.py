@@ -121,9 +121,15 @@ class Settings(BaseSettings):
     # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
     web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
+    web_invite_ttl: float = Field(7 * 86400.0, gt=0)  # seconds an invitation link works
+    web_reset_ttl: float = Field(86400.0, gt=0)  # seconds a password reset link works
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
     # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Call recording (opt-in per organization/number: TenantConfig.record_calls)
+    recordings_dir: Path | None = None  # None: <data_dir>/recordings
+    recording_retention_days: int = Field(90, ge=1, le=36_500)  # swept daily
 
     # Operations dashboard: the IANA zone its days and hours are in when a request names none
     operations_time_zone: str = Field("Europe/Rome", min_length=1, max_length=64)
@@ -222,6 +228,11 @@ class Settings(BaseSettings):
     def rtp_port_range(self) -> tuple[int, int]:
         """The inclusive RTP port range as (low, high)."""
         return _parse_port_range(self.rtp_ports)
+
+    @property
+    def recordings_path(self) -> Path:
+        """Where recordings are stored: RECORDINGS_DIR, else `recordings` in the data dir."""
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def pbx_networks(self) -> tuple[IpNetwork, ...]:

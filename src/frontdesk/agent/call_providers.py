@@ -14,8 +14,8 @@ import numpy as np
 
 from frontdesk.agent.providers.embedder import load_embedder
 from frontdesk.agent.providers.factory import Providers, build_providers
+from frontdesk.agent.providers.fixed_vectors import seed_fixed_vectors
 from frontdesk.agent.providers.kb_llm import intent_examples
-from frontdesk.agent.providers.knowledge_texts import BACKGROUND
 from frontdesk.agent.providers.offline_stt import load_whisper
 from frontdesk.agent.providers.offline_tts import load_piper
 from frontdesk.agent.providers.turn_model import load_smart_turn
@@ -49,8 +49,8 @@ def preload(settings: Settings) -> None:
         # the openai SDK takes ~1 s to import (many seconds on a busy machine): pay it
         # now, not in the first caller's silence before the greeting
         import livekit.plugins.openai  # noqa: F401
-    # the offline responder's model, its intent examples and the baseline texts, embedded
-    # once here so that a call's session start embeds only its org's entries
+    # the offline responder's model, and the shipped vectors of its fixed texts (intent
+    # examples, baseline texts): a call's session start then embeds only its org's entries
     embedder = load_embedder()
+    seed_fixed_vectors(embedder)
     intent_examples(embedder)
-    embedder.embed(BACKGROUND, query=True)

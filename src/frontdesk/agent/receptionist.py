@@ -55,8 +55,16 @@ def instructions_for(spec: CallSpec) -> str:
         f"Speak {config.language}. You answer the phone for this business; keep answers "
         "short (one or two sentences), they are spoken aloud."
     )
-    if config.business_hours:
-        parts.append(f"Business hours: {config.business_hours}")
+    hours = config.business_hours
+    if spec.hours is not None:
+        parts.append(f"Opening hours:\n{spec.hours.schedule}\nRight now: {spec.hours.said}")
+        if not spec.hours.open and spec.hours.when_closed == "message":
+            parts.append(
+                "The business is closed: take the caller's message. Call create_ticket with "
+                "kind message and everything they said (name, number, what it is about)."
+            )
+    if hours is not None and hours.note:
+        parts.append(f"About the opening hours: {hours.note}")
     if config.knowledge_base:
         faq = "\n".join(f"Q: {e.question}\nA: {e.answer}" for e in config.knowledge_base)
         parts.append(f"Answer from these facts (and nothing else):\n{faq}")
@@ -128,8 +136,16 @@ class Receptionist(Agent):
         )
         self.spec = spec
         self.transcribing = transcribing or Transcribing()
+        self._actions = actions
 
     async def on_enter(self) -> None:
+        hours = self.spec.hours
+        closed_transfer = hours is not None and not hours.open and hours.when_closed == "transfer"
+        # closed, and the business sends its calls elsewhere: at once, nothing said
+        if closed_transfer and await self._actions.transfer() == TRANSFERRED:
+            return
+        if self.spec.recorded:  # the caller is told before anything else is said
+            self.session.say(self.spec.config.recording_notice, allow_interruptions=False)
         self.session.say(self.spec.config.greeting, allow_interruptions=True)
 
     async def stt_node(

@@ -6,7 +6,8 @@ phone line (the end of a turn from the SmartTurn model on the caller's audio, or
 fixed VAD silence, per the number's `turn_detection`; fast barge-in that a cough or an
 "mm-hmm" does not end; no echo warm-up; the reply's LLM started on the final transcript,
 before the turn is committed), and `new_session`, which the edge's worker processes and
-the LiveKit job both call.
+the LiveKit job both call, and `served_by`, which both fronts use to put on each transcript
+line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
 """
 
@@ -125,3 +126,23 @@ def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) ->
 
         session.on("user_input_transcribed", on_transcribed)
     return session
+
+
+def served_by(item: llm.ChatMessage) -> dict[str, str]:
+    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
+    `tts` for the agent's (the framework stamps the instance that answered, also behind a
+    fallback adapter), as the provider names itself: `frontdesk-offline` is the
+    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
+    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
+    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
+    metrics = item.metrics
+    stamped = {
+        "stt": metrics.get("stt_metadata"),
+        "llm": metrics.get("llm_metadata"),
+        "tts": metrics.get("tts_metadata"),
+    }
+    return {
+        kind: str(metadata["model_provider"])
+        for kind, metadata in stamped.items()
+        if metadata and metadata.get("model_provider")
+    }

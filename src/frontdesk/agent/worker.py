@@ -34,7 +34,7 @@ from livekit.agents.voice.transcription import TranscriptSynchronizer
 
 from frontdesk.agent.ipc import FrameReader, Kind, Message, encode, encode_json
 from frontdesk.agent.receptionist import Receptionist
-from frontdesk.agent.session import ProviderFactory, load_factory, new_session
+from frontdesk.agent.session import ProviderFactory, load_factory, new_session, served_by
 from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
 from frontdesk.calls.keypad import KeyBuffer, caller_input
@@ -241,26 +241,6 @@ class CallRunner:
 
     async def hang_up(self, reason: str) -> None:
         self._link.send_json(Kind.HANGUP, self.slot, {"reason": reason})
-
-
-def served_by(item: llm.ChatMessage) -> dict[str, str]:
-    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
-    `tts` for the agent's (the framework stamps the instance that answered, also behind a
-    fallback adapter), as the provider names itself: `frontdesk-offline` is the
-    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
-    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
-    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
-    metrics = item.metrics
-    stamped = {
-        "stt": metrics.get("stt_metadata"),
-        "llm": metrics.get("llm_metadata"),
-        "tts": metrics.get("tts_metadata"),
-    }
-    return {
-        kind: str(metadata["model_provider"])
-        for kind, metadata in stamped.items()
-        if metadata and metadata.get("model_provider")
-    }
 
 
 class Worker:

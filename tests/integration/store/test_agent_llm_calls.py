@@ -107,7 +107,6 @@ async def llm_node(pool: Pool, tmp_path: Path) -> AsyncIterator[LLMNode]:
         host = AgentHost(settings, pool)
         await host.start()
         edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-        host.attach(edge)
         await edge.start()
         try:
             yield LLMNode(settings, edge, pool, recorder, server, holder)
@@ -167,10 +166,12 @@ async def test_the_model_speaks_files_a_ticket_and_its_failure_leaves_the_offlin
     print("record:", record and (record.reason, record.transcript))
     print("requests:", [m["messages"][-1] for m in llm_node.server.requests])
     assert "ready to take your order" in said, said
-    assert "truffle" in said, said  # the server's streamed reply was spoken
+    # the server's streamed reply was spoken (on a busy machine whisper hears "truffle"
+    # as "treble", or "pizza from our wood oven" as "people so from our wood", at times)
+    assert "special is the" in said and ("truffle" in said or "wood" in said), said
     assert "forty minutes" in said or "40 minutes" in said, said
     assert re.search(r"within (5|five)\s*k\s*m", said), said  # the offline responder's
-    assert said.index("truffle") < said.index("minutes") < said.index("within")
+    assert said.index("special is the") < said.index("minutes") < said.index("within")
 
     # the system prompt reached the model as its instructions
     first = llm_node.server.requests[0]
@@ -239,6 +240,6 @@ async def test_a_transfer_call_from_the_model_transfers_with_refer(
     assert result.successful_calls == 1, result
     records = [r for r in llm_node.edge.history if r.called == ORDERS]
     assert [r.reason for r in records] == ["transferred"], records
-    agent_said = [i for i in records[0].transcript if i["role"] == "agent"]
-    assert any("put you through to Mario" in i["text"] for i in agent_said), agent_said
+    agent_said = [line for line in records[0].transcript if line.role == "agent"]
+    assert any("put you through to Mario" in line.text for line in agent_said), agent_said
     assert len(llm_node.server.requests) == 1  # the transfer ended the conversation

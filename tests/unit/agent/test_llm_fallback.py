@@ -42,8 +42,9 @@ from frontdesk.agent.providers.fallback import LLMFallback, TTSFallback
 from frontdesk.agent.providers.kb_llm import KnowledgeBaseLLM
 from frontdesk.agent.providers.offline_tts import OfflineTTS
 from frontdesk.agent.receptionist import Receptionist
+from frontdesk.agent.session import served_by
 from frontdesk.agent.spec import CallSpec
-from frontdesk.agent.worker import served_by
+from frontdesk.calls.record import TranscriptLine
 from frontdesk.config import Settings
 from frontdesk.tenancy.config import KnowledgeEntry, TenantConfig
 from frontdesk.testing.speech import speech_pcm
@@ -291,3 +292,13 @@ def test_other_languages_keep_the_cloud_stt_alone() -> None:
     config = TenantConfig(stt="openai", language="it")
     providers = build_providers(config, Settings(openai_base_url="http://127.0.0.1:9/v1"))
     assert isinstance(providers.stt, openai.STT)
+
+
+def test_who_served_a_line_survives_the_trip_to_the_sessions_row() -> None:
+    sent = {"role": "agent", "text": "Yes.", "at": 1.0, "interrupted": False}
+    sent |= {"llm": OFFLINE, "tts": "piper"}
+    line = TranscriptLine.from_json(sent)
+    assert (line.llm, line.tts, line.stt) == (OFFLINE, "piper", None)
+    assert line.as_json() == sent
+    caller = TranscriptLine.from_json({"role": "caller", "text": "Hi", "at": 2.0, "stt": 3})
+    assert caller.stt is None  # not a provider name: dropped, the line kept

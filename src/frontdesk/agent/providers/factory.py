@@ -111,6 +111,12 @@ def _offline_tts(config: TenantConfig, settings: Settings) -> tts.TTS[Any]:
     return OfflineTTS(language=config.language, threads=settings.agent_tts_threads)
 
 
+def chat_llm(config: TenantConfig, settings: Settings) -> llm.LLM[Any]:
+    """The LLM a call to a number with `config` gets (the cloud model in front of the
+    knowledge-base responder), for the text chat of the number's page."""
+    return _with_offline_llm(config, settings, None, None)
+
+
 def _with_offline_stt(
     config: TenantConfig, settings: Settings, chosen: stt.STT[Any], voice_activity: vad.VAD
 ) -> stt.STT[Any]:

@@ -58,6 +58,7 @@ from frontdesk.agent.providers.knowledge import (
     understand,
 )
 from frontdesk.tenancy.config import TenantConfig
+from frontdesk.tenancy.hours import LEAVE_A_MESSAGE
 
 __all__ = [
     "KnowledgeBaseLLM",
@@ -109,8 +110,13 @@ class Taken:
 
 
 _INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
-# One thread per worker process for the embedding model (which runs one text at a time
-# anyway); it lives as long as the process, like the model.
+
+
+# Threads of a worker process for the embedding model, which lives as long as the process:
+# one builds knowledge bases (at a call's start, beside the greeting), the other embeds
+# what callers say. Same priority as the rest of the worker: a lower one starved the builds
+# on a loaded machine (load 24 on 2 cores) and left callers without answers.
+_BUILDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-building")
 _EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
 
 
@@ -158,7 +164,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         # on the embedding thread so that the worker's event loop (other calls' audio, this
         # call's greeting) does not wait: a turn then embeds only what the caller said.
         faq = tuple((entry.question, entry.answer) for entry in config.knowledge_base)
-        self._prepared = _EMBEDDING.submit(_prepare, faq, config.knowledge_text, embedder)
+        self._prepared = _BUILDING.submit(_prepare, faq, config.knowledge_text, embedder)
         self._taken: list[Taken] = []
 
     @property
@@ -225,12 +231,19 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         previous = _last_index(items[:last_user], lambda it: _is_message(it, "assistant"))
         if previous >= 0:
             asked = _text(items[previous])
+            if self._asked_for_message(asked) and not self._is_goodbye(said):
+                # the closed greeting asked for a message: what the caller says is it
+                return self._ticket("message", "message", said, said, tool_names)
             for kind, prompt in DETAIL_PROMPTS.items():
                 if asked.strip() == prompt:
                     request = _previous_user_text(items, previous)
                     details = f"{request} {said}".strip() if request else said
                     return self._ticket(kind, _LABELS[kind], said, details, tool_names)
         return self._answer(said, tool_names)
+
+    def _is_goodbye(self, said: str) -> bool:
+        kb, intents = self._prepared.result()
+        return understand(said, kb.embed_query(said), intents).intent == "goodbye"
 
     def _answer(self, said: str, tool_names: frozenset[str]) -> Reply:
         if not said.strip():
@@ -300,6 +313,16 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
                 )
             return Reply()
         return Reply()  # end_call and unknown tools: nothing more to say
+
+    def _asked_for_message(self, asked: str) -> bool:
+        """Whether `asked` is the closed greeting that asks for a message, whole or cut
+        short by the caller talking over it (what was said of it is its beginning)."""
+        greeting = self._config.greeting.strip()
+        return (
+            greeting.endswith(LEAVE_A_MESSAGE)
+            and bool(asked.strip())
+            and greeting.startswith(asked.strip())
+        )
 
     def _with_followup(self, answer: str) -> str:
         return f"{answer} Is there anything else I can help you with?"

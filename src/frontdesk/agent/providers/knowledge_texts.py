@@ -5,9 +5,13 @@ Owns two lists, embedded once per process:
   kinds of business, in English and Italian. Each knowledge-base entry's similarity to
   them is its baseline: an entry is a match when the caller is much closer to it than
   these are (a z-score), which evens out entries that are close to everything.
-  Off-topic on purpose: none of them is about what a shop or an office is usually asked.
+  Questions for other kinds of business (a bank, a museum, a bike shop) and small talk;
+  written after bench/kb_questions.py but not from it (the bench's unanswerable questions
+  are not among them).
 - `INTENT_EXAMPLES`: short utterances per intent (order, booking, message, callback,
-  transfer, goodbye, complaint, and "question": asking for information).
+  transfer, goodbye, complaint, and "question": asking for information). Written after
+  the bench's `INTENTS` (none is the same sentence, some are close): the intent figure
+  of bench/kb_bench.py is therefore not a held-out one.
 
 Must not: hold tenant data.
 """
