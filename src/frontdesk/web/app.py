@@ -1,8 +1,8 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
 Owns: assembling the app: the routers (login, tenant numbers, organization settings,
-operator admin, API, live events, operations, tickets, notification settings, and the
-LiveKit webhook when LiveKit is configured), static files
+operator admin and onboarding, own password, API, live events, operations, tickets,
+notification settings, and the LiveKit webhook when LiveKit is configured), static files
 (`/static`, vendored htmx, Chart.js, Swagger UI and ReDoc included: no CDN), the API's
 documentation pages `/docs` and `/redoc` (our own HTML with static init scripts, so they
 work offline and under the CSP), error handling (problems.py), the outermost middlewares
@@ -35,10 +35,12 @@ from frontdesk.web import (
     api_org,
     live,
     operations,
+    pages_account,
     pages_admin,
     pages_auth,
     pages_notifications,
     pages_numbers,
+    pages_onboarding,
     pages_org,
     pages_tickets,
     problems,
@@ -129,6 +131,9 @@ def create_app(
     app.include_router(pages_numbers.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_org.router)
+    app.include_router(pages_onboarding.router)
+    app.include_router(pages_account.router)
+    app.include_router(pages_account.account)
     app.include_router(pages_notifications.router)
     app.include_router(api.router)
     app.include_router(api_org.router)

@@ -89,6 +89,12 @@ BANNERS: Final[dict[str, str]] = {
     "test-queued-one": "Test queued for 1 channel: see its state below.",
     "test-queued-many": "Test queued for every channel: see their state below.",
     "test-nothing": "Nothing to test: set an email address or a webhook first.",
+    "org-created": "Organization created: invite its owner below.",
+    "number-saved": "Number saved.",
+    "number-released": "Number released: it is off the trunk and answers 404.",
+    "token-revoked": "Token revoked: it is refused from now on.",
+    "token-already-revoked": "That token was already revoked.",
+    "password-changed": "Your password is changed.",
     "delivery-not-failed": "That notification is not failed: it was already retried or delivered.",
 }
 

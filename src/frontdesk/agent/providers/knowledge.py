@@ -197,13 +197,12 @@ class KnowledgeBase:
         self._views = tuple(views)
         self._embedder = embedder
         self._answers = len({v.answer for v in views})
-        dims = embedder.embed(["x"], query=True).shape[1]
-        self._vectors = np.zeros((len(views), dims), dtype=np.float32)
+        background = embedder.embed(BACKGROUND, query=True)
+        self._vectors = np.zeros((len(views), background.shape[1]), dtype=np.float32)
         for query in (True, False):
             rows = [i for i, v in enumerate(views) if v.query == query]
             if rows:
                 self._vectors[rows] = embedder.embed([views[i].text for i in rows], query=query)
-        background = embedder.embed(BACKGROUND, query=True)
         against = self._vectors @ background.T
         self._mean = against.mean(axis=1) if views else against.sum(axis=1)
         self._spread = np.maximum(against.std(axis=1), 1e-3) if views else self._mean
