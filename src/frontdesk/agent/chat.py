@@ -18,7 +18,7 @@ from typing import Literal
 from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
-from frontdesk.agent.providers.factory import _build_llm
+from frontdesk.agent.providers.factory import chat_llm
 from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.spec import CallSpec
 from frontdesk.config import Settings
@@ -61,7 +61,7 @@ async def chat_reply(
     """What the number's receptionist answers to `text` after `history`."""
     spec = CallSpec(call_id="chat", called=called, caller="chat", config=config)
     agent = _ChatReceptionist(spec, _ChatActions())
-    async with AgentSession(llm=_build_llm(config, settings, None, None)) as session:
+    async with AgentSession(llm=chat_llm(config, settings)) as session:
         await session.start(agent)
         if history:
             context = agent.chat_ctx.copy()

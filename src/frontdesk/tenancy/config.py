@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from frontdesk.errors import FrontdeskError
+from frontdesk.tenancy.hours import BusinessHours, HoursStatus, hours_from_stored
 
 
 class ConfigOverrideError(FrontdeskError):
@@ -46,6 +47,9 @@ class KnowledgeEntry(BaseModel):
 #: `transfer` (a blind transfer to `transfer_target`), `hangup` (end the call)
 KeyAction = Literal["transfer", "hangup"]
 PHONE_KEYS = "0123456789*#ABCD"
+#: English, like the offline voices: an Italian business sets its own text (and an Italian
+#: voice), e.g. "Questa chiamata viene registrata."
+DEFAULT_RECORDING_NOTICE = "This call is recorded."
 
 
 class TenantConfig(BaseModel):
@@ -65,10 +69,23 @@ class TenantConfig(BaseModel):
     tts: Literal["offline", "openai", "elevenlabs", "cartesia"] = "offline"
     knowledge_base: tuple[KnowledgeEntry, ...] = ()
     knowledge_text: str = Field("", max_length=200_000)
+    # how the end of the caller's turn is found: `model` (SmartTurn on the audio at each
+    # short pause, up to a maximum silence) or `vad` (a fixed silence)
+    turn_detection: Literal["model", "vad"] = "model"
     transfer_target: str | None = Field(None, max_length=200)  # a PBX extension or number
-    business_hours: str | None = Field(None, max_length=2000)
+    # the weekly schedule and what callers get when closed (frontdesk.tenancy.hours);
+    # old free text ("Mon-Fri 9-18") is read into a schedule, or kept as its note
+    business_hours: BusinessHours | None = None
     # keys with an action (e.g. {"0": "transfer"}); other keys reach the agent as input
     key_actions: dict[str, KeyAction] = Field(default_factory=dict)
+    # call recording: a stereo file per call, announced by the notice before the greeting
+    record_calls: bool = False
+    recording_notice: str = Field(DEFAULT_RECORDING_NOTICE, min_length=1, max_length=1000)
+
+    @field_validator("business_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        return hours_from_stored(value)
 
     @field_validator("key_actions", mode="before")
     @classmethod
@@ -167,3 +184,19 @@ def merge_keys(org: TenantConfig, override: Mapping[str, Any], keys: Iterable[st
 def merged_value(org: TenantConfig, override: Mapping[str, Any], key: str) -> Any:
     """One key of the merged config (the override's value when it has the key)."""
     return override[key] if key in override else getattr(org, key)
+
+
+def config_for_status(config: TenantConfig, status: HoursStatus | None) -> TenantConfig:
+    """The config a call is answered with: while closed, `when_closed` applies.
+
+    Closed: the closed greeting replaces the greeting; `transfer` sends the call to the
+    closed-hours target (the agent transfers at once); `message` and `greeting` keep the
+    agent, which takes a message (`message`) or answers questions (`greeting`).
+    """
+    hours = config.business_hours
+    if hours is None or status is None or status.open:
+        return config
+    update: dict[str, Any] = {"greeting": hours.closed_greeting}
+    if hours.when_closed == "transfer":
+        update["transfer_target"] = hours.closed_transfer_target
+    return config.model_copy(update=update)

@@ -1,7 +1,8 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
-Owns: assembling the app: the routers (login, tenant numbers, operator admin, API, live
-events, operations, tickets, notification settings, and the LiveKit webhook when LiveKit is
+Owns: assembling the app: the routers (login, tenant numbers, organization settings,
+operator admin and onboarding, own password, business hours, API, live events,
+operations, tickets, notification settings, and the LiveKit webhook when LiveKit is
 configured), static files
 (`/static`, vendored htmx, Chart.js, Swagger UI and ReDoc included: no CDN), the API's
 documentation pages `/docs` and `/redoc` (our own HTML with static init scripts, so they
@@ -33,12 +34,17 @@ from frontdesk.store.engine import Pool
 from frontdesk.tasks import TaskOwner
 from frontdesk.web import (
     api,
+    api_org,
     live,
     operations,
+    pages_account,
     pages_admin,
     pages_auth,
+    pages_hours,
     pages_notifications,
     pages_numbers,
+    pages_onboarding,
+    pages_org,
     pages_tickets,
     pages_tryit,
     problems,
@@ -134,8 +140,14 @@ def create_app(
     app.include_router(pages_numbers.router)
     app.include_router(pages_tryit.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_onboarding.router)
+    app.include_router(pages_account.router)
+    app.include_router(pages_account.account)
+    app.include_router(pages_org.router)
     app.include_router(pages_notifications.router)
+    app.include_router(pages_hours.router)
     app.include_router(api.router)
+    app.include_router(api_org.router)
     app.include_router(live.router)
     app.include_router(operations.router)
     app.include_router(tickets.api)
