@@ -18,11 +18,13 @@ def main() -> None:
         ("bench.routing_bench", []),
         ("bench.admission_bench", quick),
         ("bench.agent_bench", quick),
+        ("bench.backchannel_bench", quick),
         ("bench.web_bench", ["--requests", "50" if quick else "200"]),
         ("bench.live_delay", ["--calls", "5" if quick else "20"]),
         ("bench.livekit_bench", ["--calls", "100" if quick else "300"]),
         ("bench.security_headers", ["--requests", "2000" if quick else "20000"]),
         ("bench.outbox_bench", ["--calls", "20" if quick else "100"]),
+        ("bench.recording_bench", quick),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     agent_whisper_threads: int = Field(1, ge=1, le=64)  # per worker process; workers share cores
     agent_tts_threads: int = Field(1, ge=1, le=64)  # piper's onnxruntime intra-op threads
     agent_vad_min_silence: float = Field(0.45, gt=0, le=5)  # silence that ends a turn, seconds
+    # how long a cloud STT/LLM request may go unanswered before the call falls back to the
+    # offline provider (the LLM for the rest of the call), seconds
+    agent_cloud_timeout: float = Field(4.0, gt=0, le=60)
 
     # Agent sessions: worker processes beside the edge, turn taking
     agent_enabled: bool = True  # False: answered calls get the built-in echo responder
@@ -101,7 +104,16 @@ class Settings(BaseSettings):
         "frontdesk.agent.call_providers:providers_for_call", pattern=r"^[\w.]+:\w+$"
     )
     agent_endpointing_delay: float = Field(0.4, ge=0, le=5)  # after VAD end of speech, seconds
+    # `turn_detection: model` (SmartTurn): this much silence asks the model (>= 0.25, the
+    # framework's floor); complete → the turn ends then; incomplete → the turn ends after
+    # `agent_turn_max_silence` unless the caller speaks again; seconds
+    agent_turn_model_silence: float = Field(0.3, ge=0.25, le=5)
+    agent_turn_max_silence: float = Field(2.5, gt=0, le=10)
+    agent_turn_model_threshold: float = Field(0.5, gt=0, lt=1)  # P(complete) that ends a turn
     agent_interruption_min_duration: float = Field(0.15, ge=0, le=5)  # speech that barges in
+    # after the caller's voice over the agent ends with no words (a cough) or only an
+    # "mm-hmm", the paused agent resumes this much later, seconds
+    agent_false_interruption_timeout: float = Field(0.5, gt=0, le=5)
 
     # Web app: sessions, cookies, login rate limit, live counts
     web_session_ttl: float = Field(43200.0, gt=0)  # seconds a login lasts (absolute)
@@ -109,9 +121,15 @@ class Settings(BaseSettings):
     # failed logins per (email, client IP) in the window; per client IP alone: 4 times this
     web_login_max_failures: int = Field(5, ge=1)
     web_login_window: float = Field(300.0, gt=0)  # seconds
+    web_invite_ttl: float = Field(7 * 86400.0, gt=0)  # seconds an invitation link works
+    web_reset_ttl: float = Field(86400.0, gt=0)  # seconds a password reset link works
     web_live_interval: float = Field(0.25, gt=0, le=10)  # live-count poll period, seconds
     # reverse proxies (IPs/CIDRs) whose X-Forwarded-For names the client; none by default
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Call recording (opt-in per organization/number: TenantConfig.record_calls)
+    recordings_dir: Path | None = None  # None: <data_dir>/recordings
+    recording_retention_days: int = Field(90, ge=1, le=36_500)  # swept daily
 
     # Operations dashboard: the IANA zone its days and hours are in when a request names none
     operations_time_zone: str = Field("Europe/Rome", min_length=1, max_length=64)
@@ -210,6 +228,11 @@ class Settings(BaseSettings):
     def rtp_port_range(self) -> tuple[int, int]:
         """The inclusive RTP port range as (low, high)."""
         return _parse_port_range(self.rtp_ports)
+
+    @property
+    def recordings_path(self) -> Path:
+        """Where recordings are stored: RECORDINGS_DIR, else `recordings` in the data dir."""
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def pbx_networks(self) -> tuple[IpNetwork, ...]:

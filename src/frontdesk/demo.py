@@ -55,6 +55,12 @@ DEMO_ORGS = (
                 ),
                 KnowledgeEntry(question="Do you deliver?", answer="Yes, within 5 km, for 2 euros."),
             ),
+            knowledge_text=(
+                "We are in Via Roma 12, two minutes from the train station. "
+                "Parking is free in the courtyard behind the restaurant. "
+                "We accept cards and cash.\n\n"
+                "Gluten-free bases are available on request, for 2 euros more."
+            ),
             transfer_target="200",
         ),
         (
@@ -88,6 +94,11 @@ DEMO_ORGS = (
                     question="What kind of cases do you handle?",
                     answer="Family law, employment law and property disputes.",
                 ),
+            ),
+            knowledge_text=(
+                "The lawyers of the studio are Marco Rossi and Giulia Bianchi. "
+                "We speak Italian, English and French.\n\n"
+                "The nearest car park is Parcheggio Sant'Ambrogio, a five-minute walk away."
             ),
         ),
         (DemoNumber("+390557654321", "Front office", {}),),

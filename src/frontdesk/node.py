@@ -25,6 +25,8 @@ from frontdesk.edge.server import EdgeServer
 from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
 from frontdesk.notify.dispatcher import OutboxDispatcher
+from frontdesk.recordings.retention import run_retention
+from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database, open_pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -33,6 +35,7 @@ from frontdesk.tasks import TaskOwner
 from frontdesk.tenancy.config import merge_keys
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
+from frontdesk.webrtc.calls import BrowserCalls
 
 log = logging.getLogger("frontdesk")
 
@@ -158,6 +161,12 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
+        recordings = RecordingWriter(settings.recordings_path)
+        recordings.start()
+        background.spawn(
+            run_retention(settings.recordings_path, settings.recording_retention_days),
+            name="recording retention",
+        )
         agents = AgentHost(settings, pool) if settings.agent_enabled else None
         if agents is not None:
             agents.on_outbox = dispatcher.wake
@@ -167,6 +176,13 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             on_record=on_record,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
+            recordings=recordings,
+        )
+        browser_calls = BrowserCalls(
+            admission,
+            agents.run_call if agents is not None else None,
+            on_record,
+            settings.max_call_duration,
         )
         web: _WebServer | None = None
         web_task: asyncio.Task[None] | None = None
@@ -191,6 +207,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 registry=metrics.registry,
                 ready=ready,
                 tasks=background,
+                browser_calls=browser_calls,
             )
             web = _WebServer(
                 server_config(
@@ -220,6 +237,8 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
+            await asyncio.to_thread(recordings.stop)  # the last recordings finished on disk
+            await browser_calls.close()
             await admission.aclose()
             if agents is not None:
                 await agents.stop()

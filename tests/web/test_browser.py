@@ -43,6 +43,8 @@ async def test_tenant_sees_own_numbers_edits_and_is_kept_out(page: Page, web: We
     await screenshot(page, "tenant-numbers")
 
     await page.click(f"text={ALPHA_NUMBERS[0]}")
+    # the org answers with the offline responder: the page says the prompt is not used
+    await expect(page.locator("#hint-system_prompt")).to_contain_text("Not used")
     await page.fill("input[name=label]", "Orders desk")
     await page.fill("input[name=greeting]", "Alpha Pizzeria, ready for your order!")
     async with page.expect_navigation():

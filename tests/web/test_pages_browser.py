@@ -1,7 +1,8 @@
 """Every page in Debian's Chromium at desktop and phone width: layout, CSP, accessibility.
 
-For each page a person can reach (login, numbers, a number, operations, a call, admin, the
-deactivate and suspend confirmations, filter errors, an error page, /docs and /redoc), as
+For each page a person can reach (login, numbers, a number, operations, a call, admin, an
+organization's page, new organization, API tokens, own password, a spent password link, the
+deactivate, suspend and release confirmations, filter errors, an error page, /docs and /redoc), as
 the role that sees it, at 1280 px and at 390 px:
 - the page does not scroll sideways at 390 px (`document.documentElement.scrollWidth <= 390`;
   wide tables scroll inside their own box);
@@ -197,21 +198,30 @@ async def test_every_page_at_desktop_and_phone_width(
     seeded = await seed_calls(web)
     day = seeded.day.isoformat()
     number = web.numbers[ALPHA_NUMBERS[0]]
-    anonymous = [Visit("login", "/login"), Visit("docs", "/docs"), Visit("redoc", "/redoc")]
+    anonymous = [
+        Visit("login", "/login"), Visit("docs", "/docs"), Visit("redoc", "/redoc"),
+        Visit("password-link-gone", "/password/not-a-link", 410),
+    ]  # fmt: skip
     tenant = [
         Visit("numbers", "/numbers"),
         Visit("number", f"/numbers/{number}"),
+        Visit("organization", "/organization"),
         Visit("operations", f"/operations?from={day}&to={day}"),
         Visit("operations-filter-error", f"/operations?from={day}&to=2001-01-01", 422),
         Visit("call", f"/operations/calls/{seeded.alpha[0]}"),
         Visit("forbidden", "/admin", 403),
+        Visit("own-password", "/account/password"),
         Visit("hours", "/settings/hours"),
     ]
     operator = [
         Visit("admin", "/admin"),
         Visit("admin-filter-error", "/admin?status=deleted", 422),
+        Visit("organization-operator", "/organization?org=alpha"),
         Visit("operations-operator", f"/operations?from={day}&to={day}"),
         Visit("call-operator", f"/operations/calls/{seeded.alpha[0]}"),
+        Visit("org", "/admin/orgs/alpha"),
+        Visit("org-new", "/admin/orgs/new"),
+        Visit("tokens", "/admin/tokens"),
     ]
     findings: list[Finding] = []
     for width, context in contexts.items():
@@ -237,6 +247,11 @@ async def test_every_page_at_desktop_and_phone_width(
                     await row.locator("button:has-text('Save')").click()
                 await expect(page.locator("h1")).to_contain_text("Suspend")
                 findings += await inspect(page, web, Visit("confirm-suspend", ""), width)
+                await page.goto("/admin/orgs/alpha")  # the release confirmation
+                async with page.expect_navigation():
+                    await page.locator("#org-numbers button:has-text('Release')").first.click()
+                await expect(page.locator("h1")).to_contain_text("Release")
+                findings += await inspect(page, web, Visit("confirm-release", ""), width)
             await page.context.clear_cookies()
             await page.close()
     report = "\n".join(f"{f.page}: {f.problem}" for f in findings)

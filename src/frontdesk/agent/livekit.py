@@ -28,7 +28,7 @@ from livekit.agents.voice import room_io
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 
 from frontdesk.agent.receptionist import Receptionist
-from frontdesk.agent.session import load_factory, new_session
+from frontdesk.agent.session import load_factory, new_session, served_by
 from frontdesk.agent.spec import CallSpec, spec_for_call
 from frontdesk.agent.summary import FinishedCall, PostCallSummaries
 from frontdesk.agent.tools import CallTools
@@ -128,7 +128,16 @@ async def prepare_agent(
             text = item.text_content or ""
             if text:
                 role = "caller" if item.role == "user" else "agent"
-                call.add_transcript(TranscriptLine(role, text, time.time()))
+                served = served_by(item)
+                line = TranscriptLine(
+                    role,
+                    text,
+                    time.time(),
+                    stt=served.get("stt"),
+                    llm=served.get("llm"),
+                    tts=served.get("tts"),
+                )
+                call.add_transcript(line)
 
     answered_at = time.time()
 

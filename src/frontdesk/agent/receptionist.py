@@ -7,6 +7,8 @@ greeting spoken first, and the three tools the model may call:
 - `transfer_to_human()`: a blind transfer to the number's (or org's) transfer target;
   offered only when one is configured;
 - `end_call()`: the goodbye already said plays out, then the call ends.
+While the agent speaks, an "mm-hmm" or a cough from the caller is no interruption: its
+`stt_node` drops such words (`backchannel.py`) and the paused speech resumes.
 What the tools do to the world is behind `CallActions`, so the same definition runs in a
 worker process beside the built-in edge (actions go over IPC to the edge) and inside the
 LiveKit worker (actions go to the database and LiveKit directly).
@@ -16,10 +18,13 @@ Must not: touch the database, SIP or sockets itself.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import Protocol
 
-from livekit.agents import Agent, RunContext, ToolError, function_tool, llm
+from livekit import rtc
+from livekit.agents import Agent, ModelSettings, RunContext, ToolError, function_tool, llm, stt
 
+from frontdesk.agent.backchannel import Transcribing, is_backchannel
 from frontdesk.agent.spec import CallSpec
 from frontdesk.calls.handle import TRANSFERRED
 
@@ -122,12 +127,15 @@ def _tools(actions: CallActions, can_transfer: bool) -> list[llm.Tool | llm.Tool
 class Receptionist(Agent):
     """The business's receptionist for one call: greets first, then converses."""
 
-    def __init__(self, spec: CallSpec, actions: CallActions) -> None:
+    def __init__(
+        self, spec: CallSpec, actions: CallActions, transcribing: Transcribing | None = None
+    ) -> None:
         super().__init__(
             instructions=instructions_for(spec),
             tools=_tools(actions, can_transfer=bool(spec.config.transfer_target)),
         )
         self.spec = spec
+        self.transcribing = transcribing or Transcribing()
         self._actions = actions
 
     async def on_enter(self) -> None:
@@ -136,4 +144,29 @@ class Receptionist(Agent):
         # closed, and the business sends its calls elsewhere: at once, nothing said
         if closed_transfer and await self._actions.transfer() == TRANSFERRED:
             return
+        if self.spec.recorded:  # the caller is told before anything else is said
+            self.session.say(self.spec.config.recording_notice, allow_interruptions=False)
         self.session.say(self.spec.config.greeting, allow_interruptions=True)
+
+    async def stt_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterable[stt.SpeechEvent]:
+        """The caller's words, minus a backchannel said while we speak (`backchannel.py`):
+        the session then hears no words and resumes the speech it paused."""
+        events = Agent.default.stt_node(self, audio, model_settings)
+        async for event in events:
+            if event.type is stt.SpeechEventType.START_OF_SPEECH:
+                self.transcribing.started()
+            if self._talked_over(event):
+                self.transcribing.finished()  # nothing to act on: a held resume goes ahead
+                continue
+            yield event
+            if event.type is stt.SpeechEventType.FINAL_TRANSCRIPT:
+                self.transcribing.finished()  # the session has acted on the words
+
+    def _talked_over(self, event: stt.SpeechEvent) -> bool:
+        if event.type is not stt.SpeechEventType.FINAL_TRANSCRIPT or not event.alternatives:
+            return False
+        speech = self.session.current_speech
+        agent_speaking = speech is not None and not speech.interrupted and not speech.done()
+        return agent_speaking and is_backchannel(event.alternatives[0].text)

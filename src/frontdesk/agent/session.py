@@ -2,8 +2,12 @@
 
 Owns: the provider factory hook (`FRONTDESK_AGENT_PROVIDER_FACTORY`, `module:function`,
 so tests and benchmarks run the same code with fake providers), how turns are taken on a
-phone line (VAD endpointing, fast barge-in, no echo warm-up), and `new_session`, which
-the edge's worker processes and the LiveKit job both call.
+phone line (the end of a turn from the SmartTurn model on the caller's audio, or from a
+fixed VAD silence, per the number's `turn_detection`; fast barge-in that a cough or an
+"mm-hmm" does not end; no echo warm-up; the reply's LLM started on the final transcript,
+before the turn is committed), and `new_session`, which the edge's worker processes and
+the LiveKit job both call, and `served_by`, which both fronts use to put on each transcript
+line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
 """
 
@@ -15,9 +19,12 @@ from typing import Any, Protocol
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.events import UserInputTranscribedEvent
 
+from frontdesk.agent.providers.vad import load_vad
 from frontdesk.agent.spec import CallSpec
 from frontdesk.config import Settings
+from frontdesk.tenancy.config import TenantConfig
 
 
 class Providers(Protocol):
@@ -41,36 +48,101 @@ def load_factory(path: str) -> ProviderFactory:
     return factory
 
 
-def session_options(settings: Settings) -> dict[str, Any]:
-    """How turns are taken on a phone line: VAD endpointing, fast barge-in."""
+def turn_options(config: TenantConfig, settings: Settings) -> dict[str, Any]:
+    """How the end of the caller's turn is found (`turn_detection` of the number)."""
+    if config.turn_detection == "model":
+        from frontdesk.agent.providers.turn_model import SmartTurnDetector
+
+        return {
+            "turn_detection": SmartTurnDetector(threshold=settings.agent_turn_model_threshold),
+            # complete → end at the VAD's short silence; incomplete → wait for more words
+            # up to the maximum silence (a new word cancels the wait)
+            "endpointing": {
+                "mode": "fixed",
+                "min_delay": settings.agent_turn_model_silence,
+                "max_delay": settings.agent_turn_max_silence,
+            },
+        }
+    return {
+        "turn_detection": "vad",
+        "endpointing": {"mode": "fixed", "min_delay": settings.agent_endpointing_delay},
+    }
+
+
+def turn_vad(config: TenantConfig, settings: Settings, chosen: vad.VAD) -> vad.VAD:
+    """The session's VAD: with the model, a short silence (it asks the model, and the
+    whisper STT transcribes each piece of the utterance in the caller's pauses)."""
+    if config.turn_detection == "model":
+        return load_vad(settings.agent_turn_model_silence)
+    return chosen
+
+
+def session_options(config: TenantConfig, settings: Settings) -> dict[str, Any]:
+    """How turns are taken on a phone line: model or VAD endpointing, fast barge-in."""
     return {
         "turn_handling": {
-            "turn_detection": "vad",
-            "endpointing": {"mode": "fixed", "min_delay": settings.agent_endpointing_delay},
+            **turn_options(config, settings),
             "interruption": {
                 "enabled": True,
                 "mode": "vad",
+                # the caller's voice this long pauses the agent at once; the words decide
+                # later: a backchannel or a cough (no words) resumes it where it paused
                 "min_duration": settings.agent_interruption_min_duration,
-                "resume_false_interruption": False,
+                "resume_false_interruption": True,
+                "false_interruption_timeout": settings.agent_false_interruption_timeout,
             },
+            # the reply's LLM starts on the final transcript, before the turn is committed
+            # (its result is used when the committed text is the same)
+            "preemptive_generation": {"enabled": True},
         },
         "user_away_timeout": None,
         # a phone line is four-wire: the caller's audio carries no echo of ours, so
         # barge-in works from the first word (the default mutes it for 3 s)
         "aec_warmup_duration": None,
         "max_tool_steps": 3,
-        # a provider that fails after its own retries ends the session at once (the caller
-        # hears the apology and BYE) instead of leaving the caller in silence for 3 turns
+        # a cloud provider that fails hands over to its offline counterpart (the fallback
+        # adapters of `providers/factory.py`); an error that still reaches the session means
+        # the offline one failed too: end at once (apology and BYE) instead of leaving the
+        # caller in silence for 3 turns
         "conn_options": SessionConnectOptions(max_unrecoverable_errors=1),
     }
 
 
 def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
     providers = factory(spec, settings)
-    return AgentSession(
+    options = session_options(spec.config, settings)
+    session: AgentSession[None] = AgentSession(
         stt=providers.stt,
         llm=providers.llm,
         tts=providers.tts,
-        vad=providers.vad,
-        **session_options(settings),
+        vad=turn_vad(spec.config, settings, providers.vad),
+        **options,
     )
+    detector = options["turn_handling"]["turn_detection"]
+    if not isinstance(detector, str):
+        # the model also reads the words before each pause (see providers/turn_model.py)
+        def on_transcribed(event: UserInputTranscribedEvent) -> None:
+            detector.on_transcript(event.transcript, is_final=event.is_final)
+
+        session.on("user_input_transcribed", on_transcribed)
+    return session
+
+
+def served_by(item: llm.ChatMessage) -> dict[str, str]:
+    """Which provider served this transcript line: `stt` for the caller's words, `llm` and
+    `tts` for the agent's (the framework stamps the instance that answered, also behind a
+    fallback adapter), as the provider names itself: `frontdesk-offline` is the
+    knowledge-base responder, `faster-whisper` and `piper`/`espeak-ng` the offline speech,
+    a cloud LLM its server's host (`api.openai.com`, `api.groq.com`, a local server's
+    host:port). The agent's scripted lines (the greeting) carry no `llm`."""
+    metrics = item.metrics
+    stamped = {
+        "stt": metrics.get("stt_metadata"),
+        "llm": metrics.get("llm_metadata"),
+        "tts": metrics.get("tts_metadata"),
+    }
+    return {
+        kind: str(metadata["model_provider"])
+        for kind, metadata in stamped.items()
+        if metadata and metadata.get("model_provider")
+    }

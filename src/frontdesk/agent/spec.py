@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontdesk.calls.handle import CallHandle
+from frontdesk.calls.handle import CallHandle, RecordedCall
 from frontdesk.calls.routing import Route
 from frontdesk.store import agent_records
 from frontdesk.store.engine import Pool
@@ -101,6 +101,7 @@ class CallSpec(BaseModel):
     caller: str = ""
     config: TenantConfig = Field(default_factory=TenantConfig)
     customer: CustomerFacts | None = None
+    recorded: bool = False  # the front records this call: the notice comes before the greeting
     hours: HoursFacts | None = None  # None: the business set no schedule
 
     @classmethod
@@ -164,4 +165,7 @@ async def spec_for_call(call: CallHandle, pool: Pool | None) -> CallSpec:
             config = spec.config.model_copy(update={"greeting": admitted.greeting})
             spec = spec.model_copy(update={"config": config})
         return spec
-    return await call_spec(call.call_id, route, admitted.session_id, pool)
+    spec = await call_spec(call.call_id, route, admitted.session_id, pool)
+    if isinstance(call, RecordedCall) and call.recorded:
+        spec = spec.model_copy(update={"recorded": True})
+    return spec

@@ -34,7 +34,7 @@ from livekit.agents.voice.transcription import TranscriptSynchronizer
 
 from frontdesk.agent.ipc import FrameReader, Kind, Message, encode, encode_json
 from frontdesk.agent.receptionist import Receptionist
-from frontdesk.agent.session import ProviderFactory, load_factory, new_session
+from frontdesk.agent.session import ProviderFactory, load_factory, new_session, served_by
 from frontdesk.agent.spec import CallSpec
 from frontdesk.agent.worker_io import NoTextOutput, PipeAudioInput, PipeAudioOutput
 from frontdesk.calls.keypad import KeyBuffer, caller_input
@@ -115,7 +115,8 @@ class CallRunner:
             session.output.transcription = synchronizer.text_output
             session.on("conversation_item_added", self._on_item)
             session.on("close", self._on_close)
-            await session.start(Receptionist(self.spec, self), record=False)
+            receptionist = Receptionist(self.spec, self, self.output.transcribing)
+            await session.start(receptionist, record=False)
             self._link.send_json(Kind.STARTED, self.slot, {"at": time.time()})
             await self._stop.wait()
             reason = self._stop_reason or reason
@@ -134,6 +135,12 @@ class CallRunner:
             if self.session is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.session.aclose())
+                # the session closes none of its providers: they are this call's own (cloud
+                # clients and their sockets; the offline models are cached per process)
+                for provider in (self.session.stt, self.session.llm, self.session.tts):
+                    if provider is not None:
+                        with contextlib.suppress(Exception):
+                            await asyncio.shield(provider.aclose())
             if self._synchronizer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._synchronizer.aclose())
@@ -159,6 +166,7 @@ class CallRunner:
             }
             if item.role == "assistant":
                 entry["interrupted"] = bool(item.interrupted)
+            entry.update(served_by(item))
             self._link.send_json(Kind.TRANSCRIPT, self.slot, entry)
 
     # -- the caller's keypad -----------------------------------------------------------

@@ -10,6 +10,9 @@ implements it; the agent host (`frontdesk.agent.host`) and the agent's tools
     hangup(reason)            end the call (BYE at the edge, room deleted on LiveKit)
     add_transcript(line)      the transcript sink, stored with the call's record
 
+`RecordedCall` is a front's optional `recorded` flag: the call is being recorded, so the
+agent says the recording notice first (a front without it records nothing).
+
 `MediaCallHandle` adds `audio`: PCM in and out and DTMF in (`CallAudio`), for a front
 whose audio passes through this process (the edge). On the LiveKit front the audio and
 DTMF reach the agent session through the room itself (LiveKit Agents' room I/O), so its
@@ -20,7 +23,7 @@ Must not: know any front, socket or SIP message.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from frontdesk.calls.audio import CallAudio
 from frontdesk.calls.decision import Admitted, InviteFacts
@@ -55,3 +58,11 @@ class MediaCallHandle(CallHandle, Protocol):
 
     @property
     def audio(self) -> CallAudio: ...
+
+
+@runtime_checkable
+class RecordedCall(Protocol):
+    """A front that can record its calls says whether this one is (the notice is due)."""
+
+    @property
+    def recorded(self) -> bool: ...

@@ -20,6 +20,12 @@ class TranscriptLine:
     text: str
     at: float
     interrupted: bool | None = None  # the caller spoke over this agent line (agent lines)
+    # the provider that served the line, as it names itself: `stt` on caller lines, `llm`
+    # and `tts` on agent lines (`frontdesk-offline` = the knowledge-base responder, a cloud
+    # LLM = its server's host); None for scripted lines and fronts that do not know
+    stt: str | None = None
+    llm: str | None = None
+    tts: str | None = None
 
     @classmethod
     def from_json(cls, value: dict[str, object]) -> TranscriptLine:
@@ -30,12 +36,24 @@ class TranscriptLine:
             raise ValueError("a transcript line needs a role and a text")
         if not isinstance(at, int | float) or isinstance(at, bool):
             raise ValueError("a transcript line needs a time")
-        return cls(role, text, float(at), interrupted if isinstance(interrupted, bool) else None)
+        served = {k: v for k in ("stt", "llm", "tts") if isinstance(v := value.get(k), str)}
+        return cls(
+            role,
+            text,
+            float(at),
+            interrupted if isinstance(interrupted, bool) else None,
+            stt=served.get("stt"),
+            llm=served.get("llm"),
+            tts=served.get("tts"),
+        )
 
     def as_json(self) -> dict[str, object]:
         line: dict[str, object] = {"role": self.role, "text": self.text, "at": self.at}
         if self.interrupted is not None:
             line["interrupted"] = self.interrupted
+        for key, provider in (("stt", self.stt), ("llm", self.llm), ("tts", self.tts)):
+            if provider is not None:
+                line[key] = provider
         return line
 
 
@@ -73,3 +91,4 @@ class CallRecord:
     owner: CallOwner | None = None  # whose call it was, once routing found the number
     session_id: uuid.UUID | None = None  # the sessions row admission opened, if any
     media: MediaStats | None = None  # answered calls at the built-in edge
+    recording_path: str | None = None  # relative to the recordings directory, when recorded

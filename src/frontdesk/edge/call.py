@@ -22,6 +22,7 @@ from frontdesk.calls.rtp_latch import RtpLatch
 from frontdesk.media.session import MediaSession
 
 if TYPE_CHECKING:
+    from frontdesk.recordings.writer import CallRecording
     from frontdesk.sip.useragent import ServerCall
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class EdgeCall:
         self.transcript: list[TranscriptLine] = []
         # a blind transfer in progress: resolved with the final status (200 = transferred)
         self.transfer_pending: asyncio.Future[int] | None = None
+        # set when the call is recorded: fed what we send and what the agent hears
+        self.recording: CallRecording | None = None
 
     @property
     def call_id(self) -> str:
@@ -103,6 +106,11 @@ class EdgeCall:
 
     def add_transcript(self, line: TranscriptLine) -> None:
         self.transcript.append(line)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this call is being recorded (`RecordedCall`)."""
+        return self.recording is not None
 
     # -- media in ---------------------------------------------------------------------
     def on_rtp(self, data: bytes, host: str, port: int) -> None:
@@ -129,11 +137,18 @@ class EdgeCall:
         if transport is None or self.finished:
             return
         remote = self.latch.remote
+        recording = self.recording
         if remote is not None:  # latching and no RTP yet: send nothing, keep the greeting
-            for packet in self.media.tick(now):
+            packets = self.media.tick(now)
+            for packet in packets:
                 transport.sendto(packet, remote)
-        for frame in self.media.pull_audio(now):
+            if recording is not None:
+                recording.agent_sent(now, packets)
+        frames = self.media.pull_audio(now)
+        for frame in frames:
             self.audio.feed_frame(frame)
+        if recording is not None:
+            recording.caller_heard(now, frames)
 
     @property
     def remote(self) -> Addr | None:
@@ -147,6 +162,8 @@ class EdgeCall:
             return False
         self.finished = True
         self.audio.close()
+        if self.recording is not None:
+            self.recording.close()
         pending = self.transfer_pending
         if pending is not None and not pending.done():
             pending.set_result(487)  # the call ended before the transfer did

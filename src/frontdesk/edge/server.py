@@ -47,6 +47,7 @@ from frontdesk.edge.sip_transport import SipTransport
 from frontdesk.edge.stats import EdgeStats
 from frontdesk.edge.teardown import Teardown
 from frontdesk.errors import PortsExhausted, SdpError
+from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.sip.headers import SipUri
 from frontdesk.sip.timers import TimerValues
 from frontdesk.sip.useragent import (
@@ -87,8 +88,10 @@ class EdgeServer:
         responder: Responder | None = None,
         on_record: Callable[[CallRecord], None] | None = None,
         on_setup: Callable[[float], None] | None = None,
+        recordings: RecordingWriter | None = None,
     ) -> None:
         self.settings = settings
+        self.recordings = recordings  # where recorded calls' audio goes (None: no recording)
         self.decider = decider
         self.answers = AnswerPolicy.from_settings(settings)
         self.on_setup = on_setup  # seconds from INVITE to 200 OK, per answered call
@@ -277,6 +280,7 @@ class EdgeServer:
             self.sip.process()
             return
         call.answered_at = now
+        self._start_recording(call, now)
         if self.on_setup is not None:
             self.on_setup(time.perf_counter() - setup_started)
         self.calls[facts.call_id] = call
@@ -290,6 +294,15 @@ class EdgeServer:
             self._run_responder(call), name=f"responder {facts.call_id}"
         )
         self.sip.process()
+
+    def _start_recording(self, call: EdgeCall, now: float) -> None:
+        """Record the call when its number's config says so (and admission opened a row)."""
+        route, session_id = call.admitted.route, call.admitted.session_id
+        writer = self.recordings
+        if writer is None or route is None or session_id is None:
+            return
+        if route.config.record_calls:
+            call.recording = writer.open(route.entry.org_id, session_id, call.codec, now)
 
     def _refuse(self, server_call: ServerCall, record: CallRecord, refusal: Refused) -> None:
         ua, loop = self.ua, asyncio.get_running_loop()

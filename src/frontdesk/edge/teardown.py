@@ -88,6 +88,8 @@ class Teardown:
             record.tx_packets = call.media.tx_packets
             record.dtmf = "".join(call.dtmf)
             record.transcript = list(call.transcript)
+            if call.recording is not None:
+                record.recording_path = call.recording.relative_path
             record.media = MediaStats(
                 codec=call.codec,
                 ptime_ms=call.ptime_ms,

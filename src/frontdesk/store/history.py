@@ -292,7 +292,9 @@ LEFT JOIN organizations o ON o.id = s.organization_id
 LEFT JOIN sip_numbers n ON n.id = s.sip_number_id"""
 _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
 _DETAIL_SELECT: LiteralString = (
-    _COLUMNS + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data" + _FROM
+    _COLUMNS
+    + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data, s.recording_path"
+    + _FROM
 )
 
 
@@ -375,6 +377,7 @@ class SessionDetail:
     tickets: list[TicketRow]
     summary: str | None = None  # the post-call summary (agent/summary.py), once made
     summary_data: dict[str, Any] | None = None
+    recording_path: str | None = None  # relative to the recordings directory
 
 
 async def session_detail(
@@ -409,6 +412,7 @@ async def session_detail(
         [TicketRow(*t) for t in await tickets.fetchall()],
         row[16],
         row[17] if isinstance(row[17], dict) else None,
+        recording_path=row[18],
     )
 
 

@@ -6,6 +6,10 @@ callers of this module, and they may know that), validating a number's `config_o
 on write (`validate_override`: unknown keys and bad values refused naming the key) and
 merging it onto the stored override.
 
+Changes of a number's label, limit, state and overrides are audited in `config_audit`
+(store/config_audit.py, entity "number", overrides as `override.KEY`) in the same
+transaction; adding, assigning and removing are the assignment audit's.
+
 Must not: write the assignment audit (the `sip_numbers_audit` trigger does, so no code path
 can skip it; `frontdesk.actor`, set by `operator_tx`, names who removed a number), touch live
 calls (reassigning or deactivating a number leaves them alone), or open its own
@@ -27,6 +31,7 @@ from psycopg.types.json import Jsonb
 
 from frontdesk.errors import Conflict, NotFound
 from frontdesk.numbers import normalize_number
+from frontdesk.store.config_audit import record_change
 from frontdesk.store.engine import Connection
 from frontdesk.store.orgs import get_org
 from frontdesk.tenancy.config import validate_override
@@ -47,6 +52,15 @@ class NumberRow:
     config_override: Mapping[str, Any]
     assigned_by: str
     assigned_at: datetime
+
+    def audited(self) -> dict[str, Any]:
+        """What a person changes of a number, as the configuration audit stores it."""
+        return {
+            "label": self.label,
+            "max_concurrent_calls": self.max_concurrent_calls,
+            "active": self.active,
+            **{f"override.{key}": value for key, value in self.config_override.items()},
+        }
 
 
 _SELECT = (
@@ -209,7 +223,16 @@ async def update_number(
                 )
         except psycopg.errors.CheckViolation as exc:
             raise _refused(exc, phone) from exc
-        return await _existing(conn, phone)
+        after = await _existing(conn, phone)
+        await _audit(conn, current, after)
+        return after
+
+
+async def _audit(conn: Connection, before: NumberRow, after: NumberRow) -> None:
+    await record_change(
+        conn, after.organization_id, "number", after.phone_number, before.audited(),
+        after.audited(),
+    )  # fmt: skip
 
 
 async def list_numbers(conn: Connection, org_slug: str | None = None) -> list[NumberRow]:
@@ -302,7 +325,9 @@ async def edit_number(
                 )
         except psycopg.errors.CheckViolation as exc:
             raise _refused(exc, current.phone_number) from exc
-        return await get_number_by_id(conn, current.id)
+        after = await get_number_by_id(conn, current.id)
+        await _audit(conn, current, after)
+        return after
 
 
 async def live_counts(conn: Connection) -> dict[tuple[UUID, UUID], int]:

@@ -4,6 +4,10 @@ Owns: creating, listing, reading and changing `organizations` rows, and the org-
 `TenantConfig` stored as JSON in `agent_instances` (validated on write, merged onto what is
 stored, `version` bumped so caches can compare).
 
+Every change is audited (store/config_audit.py) in the same transaction: an organization's
+columns as entity "organization", its agent config as "agent", the fields that changed with
+their values before and after; the actor is the transaction's (`operator_tx(actor=…)`).
+
 Must not: open transactions as someone (callers pass a connection from
 `frontdesk.store.tx.operator_tx`), print, or exit. Every write runs in its own nested
 transaction (a savepoint inside the caller's), so a refused write leaves nothing behind and
@@ -25,6 +29,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from frontdesk.errors import Conflict, NotFound, StoreError
+from frontdesk.store.config_audit import record_change
 from frontdesk.store.engine import Connection
 from frontdesk.tenancy.config import TenantConfig, validate_override
 
@@ -50,6 +55,14 @@ class Org:
     #: None: no organization-wide limit
     max_concurrent_calls: int | None
     created_at: datetime
+
+    def audited(self) -> dict[str, Any]:
+        """The columns a person changes, as the audit stores them."""
+        return {
+            "name": self.name,
+            "active": self.active,
+            "max_concurrent_calls": self.max_concurrent_calls,
+        }
 
 
 _COLUMNS = b"id, slug, name, active, max_concurrent_calls, created_at"
@@ -104,6 +117,9 @@ async def create_org(
                 b"INSERT INTO agent_instances (organization_id, config) VALUES (%s, %s)",
                 (org.id, Jsonb(default_config())),
             )
+            await record_change(
+                conn, org.id, "organization", slug, {}, {"slug": slug, **org.audited()}
+            )
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict(f"organization {slug!r} already exists") from exc
     except psycopg.errors.CheckViolation as exc:
@@ -152,6 +168,7 @@ async def update_org(
     }
     try:
         async with conn.transaction():
+            before = await _locked(conn, slug)
             cursor = await conn.execute(
                 b"UPDATE organizations SET"
                 b" name = CASE WHEN %(set_name)s THEN %(name)s ELSE name END,"
@@ -161,9 +178,20 @@ async def update_org(
                 b" WHERE slug = %(slug)s RETURNING " + _COLUMNS,
                 params,
             )
-            row = await cursor.fetchone()
+            after = _org(await cursor.fetchone())
+            await record_change(
+                conn, after.id, "organization", slug, before.audited(), after.audited()
+            )
     except psycopg.errors.CheckViolation as exc:
         raise _refused(exc, slug) from exc
+    return after
+
+
+async def _locked(conn: Connection, slug: str) -> Org:
+    cursor = await conn.execute(
+        b"SELECT " + _COLUMNS + b" FROM organizations WHERE slug = %s FOR UPDATE", (slug,)
+    )
+    row = await cursor.fetchone()
     if row is None:
         raise NotFound(f"no organization {slug!r}")
     return _org(row)
@@ -190,7 +218,7 @@ async def set_org_config(conn: Connection, slug: str, changes: Mapping[str, Any]
     """Merge `changes` onto the stored config of organization `slug`; return the result.
 
     Unknown keys and bad values are refused (`ConfigOverrideError` naming the key) before
-    anything is written. Each change bumps `agent_instances.version`.
+    anything is written. Each change bumps `agent_instances.version` and is audited.
     """
     checked = validate_override(changes)
     org = await get_org(conn, slug)
@@ -204,7 +232,10 @@ async def set_org_config(conn: Connection, slug: str, changes: Mapping[str, Any]
         merged = _stored_config(slug, {**stored, **checked})
         if row is not None and not checked:
             return merged
-        document = Jsonb(merged.model_dump(mode="json"))
+        after = merged.model_dump(mode="json")
+        document = Jsonb(after)
+        before = _stored_config(slug, stored).model_dump(mode="json")
+        await record_change(conn, org.id, "agent", slug, before, after)
         if row is None:
             await conn.execute(
                 b"INSERT INTO agent_instances (organization_id, config) VALUES (%s, %s)",

@@ -32,12 +32,12 @@ _OUTCOMES = {"answered": "completed", "rejected": "rejected", "cancelled": "canc
 _INSERT = b"""
 INSERT INTO sessions (id, organization_id, sip_number_id, call_id_sip, caller_number,
                       called_number, node_id, started_at, answered_at, ended_at, outcome,
-                      reason, reject_status, transcript)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      reason, reject_status, transcript, recording_path)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET answered_at = EXCLUDED.answered_at,
     ended_at = greatest(EXCLUDED.ended_at, sessions.started_at), outcome = EXCLUDED.outcome,
     reason = EXCLUDED.reason, reject_status = EXCLUDED.reject_status,
-    transcript = EXCLUDED.transcript
+    transcript = EXCLUDED.transcript, recording_path = EXCLUDED.recording_path
 """
 _BATCH = 500
 
@@ -67,6 +67,7 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
         (record.reason or "unknown")[:200],
         record.status if outcome == "rejected" else None,
         Jsonb([line.as_json() for line in record.transcript]),
+        record.recording_path,
     )
 
 

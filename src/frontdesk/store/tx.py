@@ -27,16 +27,21 @@ OPERATOR_ROLE: Final = "frontdesk_operator"
 
 
 @asynccontextmanager
-async def tenant_tx(pool: Pool, org_id: UUID) -> AsyncIterator[Connection]:
+async def tenant_tx(
+    pool: Pool, org_id: UUID, actor: str | None = None
+) -> AsyncIterator[Connection]:
     """One transaction as organization `org_id`: RLS shows and accepts its rows only.
 
-    Commits when the block ends normally, rolls back when it raises.
+    Commits when the block ends normally, rolls back when it raises. `actor` names who
+    acts, for the configuration audit (a tenant's edits of its numbers).
     """
     if not isinstance(org_id, UUID):
         raise TypeError(f"org_id must be a UUID, not {type(org_id).__name__}")
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(b"SET LOCAL ROLE frontdesk_tenant")
         await conn.execute(b"SELECT set_config('frontdesk.org_id', %s, true)", (str(org_id),))
+        if actor is not None:
+            await conn.execute(b"SELECT set_config('frontdesk.actor', %s, true)", (actor,))
         yield conn
 
 

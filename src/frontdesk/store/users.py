@@ -132,8 +132,7 @@ async def add_user(
     if role not in ROLES:
         raise Conflict(f"role {role!r} is not one of {', '.join(ROLES)}")
     address = normalize_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Conflict(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_new_password(password)
     org = None if org_slug is None else await get_org(conn, org_slug)
     password_hash = await asyncio.to_thread(hash_password, password)
     try:
@@ -155,6 +154,58 @@ async def add_user(
     except psycopg.errors.CheckViolation as exc:  # only the message, never the values
         raise Conflict(f"user {address!r} refused: {exc.diag.constraint_name}") from exc
     return await _user(conn, row)
+
+
+MAX_PASSWORD_LENGTH: Final = 1000
+
+
+def check_new_password(password: str) -> None:
+    """`Conflict` saying why, when `password` may not be chosen."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Conflict(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Conflict(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+async def set_password(conn: Connection, user_id: UUID, password: str) -> None:
+    """Store the argon2id hash of `password` (checked first) as user `user_id`'s."""
+    check_new_password(password)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    await conn.execute(
+        b"UPDATE users SET password_hash = %s WHERE id = %s", (password_hash, user_id)
+    )
+
+
+async def change_password(conn: Connection, user_id: UUID, current: str, new: str) -> bool:
+    """Set `new` as the password of `user_id` if `current` is theirs; whether it was.
+
+    The new password is checked first (`Conflict`), so a refused one costs no hash.
+    """
+    check_new_password(new)
+    cursor = await conn.execute(
+        b"SELECT password_hash FROM users WHERE id = %s AND active FOR UPDATE", (user_id,)
+    )
+    row = await cursor.fetchone()
+    stored = None if row is None else str(row[0])
+
+    def check() -> bool:
+        return verify_password(stored or _dummy_hash(), current)
+
+    if not await asyncio.to_thread(check) or row is None:
+        return False
+    await set_password(conn, user_id, new)
+    return True
+
+
+async def org_users(conn: Connection, org_id: UUID) -> list[tuple[User, Role]]:
+    """The members of organization `org_id` with their role, by email."""
+    cursor = await conn.execute(
+        b"SELECT u.id, u.email, u.is_operator, u.active, u.created_at, m.role"
+        b" FROM memberships m JOIN users u ON u.id = m.user_id"
+        b" WHERE m.organization_id = %s ORDER BY u.email",
+        (org_id,),
+    )
+    return [(await _user(conn, row[:5]), row[5]) for row in await cursor.fetchall()]
 
 
 async def get_user(conn: Connection, email: str) -> User:

@@ -162,6 +162,42 @@ async def revoke_api_tokens(conn: Connection, email: str) -> int:
     return cursor.rowcount
 
 
+@dataclass(frozen=True)
+class ApiToken:
+    """One API token as a list shows it: never the token, only its name and dates."""
+
+    id: UUID
+    email: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def list_api_tokens(conn: Connection, limit: int = 500) -> list[ApiToken]:
+    """Every API token (live first, then newest first)."""
+    cursor = await conn.execute(
+        b"SELECT t.id, u.email, t.name, t.created_at, t.last_used_at, t.revoked_at"
+        b" FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        b" ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC, t.id LIMIT %s",
+        (limit,),
+    )
+    return [ApiToken(*row) for row in await cursor.fetchall()]
+
+
+async def revoke_api_token(conn: Connection, token_id: UUID) -> bool:
+    """Revoke one token at once; False when it was already revoked (`NotFound`: no such)."""
+    cursor = await conn.execute(
+        b"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s"
+        b" RETURNING revoked_at = now()",
+        (token_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound("no such API token")
+    return bool(row[0])
+
+
 async def token_principal(conn: Connection, token: str) -> Principal | None:
     """The user of the unrevoked API token `token`, None for anything else."""
     if not token.startswith(TOKEN_PREFIX):

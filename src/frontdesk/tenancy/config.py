@@ -47,6 +47,9 @@ class KnowledgeEntry(BaseModel):
 #: `transfer` (a blind transfer to `transfer_target`), `hangup` (end the call)
 KeyAction = Literal["transfer", "hangup"]
 PHONE_KEYS = "0123456789*#ABCD"
+#: English, like the offline voices: an Italian business sets its own text (and an Italian
+#: voice), e.g. "Questa chiamata viene registrata."
+DEFAULT_RECORDING_NOTICE = "This call is recorded."
 
 
 class TenantConfig(BaseModel):
@@ -66,12 +69,18 @@ class TenantConfig(BaseModel):
     tts: Literal["offline", "openai", "elevenlabs", "cartesia"] = "offline"
     knowledge_base: tuple[KnowledgeEntry, ...] = ()
     knowledge_text: str = Field("", max_length=200_000)
+    # how the end of the caller's turn is found: `model` (SmartTurn on the audio at each
+    # short pause, up to a maximum silence) or `vad` (a fixed silence)
+    turn_detection: Literal["model", "vad"] = "model"
     transfer_target: str | None = Field(None, max_length=200)  # a PBX extension or number
     # the weekly schedule and what callers get when closed (frontdesk.tenancy.hours);
     # old free text ("Mon-Fri 9-18") is read into a schedule, or kept as its note
     business_hours: BusinessHours | None = None
     # keys with an action (e.g. {"0": "transfer"}); other keys reach the agent as input
     key_actions: dict[str, KeyAction] = Field(default_factory=dict)
+    # call recording: a stereo file per call, announced by the notice before the greeting
+    record_calls: bool = False
+    recording_notice: str = Field(DEFAULT_RECORDING_NOTICE, min_length=1, max_length=1000)
 
     @field_validator("business_hours", mode="before")
     @classmethod

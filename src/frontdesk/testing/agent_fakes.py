@@ -131,5 +131,9 @@ def failing_llm_providers(spec: CallSpec, settings: Settings) -> Providers:
 
 
 def preload(settings: Settings) -> None:
-    """Load the VAD model once per worker, before the first call."""
+    """Load the VAD and turn models once per worker, before the first call."""
+    from frontdesk.agent.providers.turn_model import load_smart_turn
+
     load_vad(settings.agent_vad_min_silence)
+    load_vad(settings.agent_turn_model_silence)
+    load_smart_turn()

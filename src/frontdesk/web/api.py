@@ -26,6 +26,7 @@ from frontdesk.tenancy.config import public_view
 from frontdesk.web.auth import CurrentUser, Operator, PoolDep, SettingsDep, actor, csrf_protect
 from frontdesk.web.problems import PROBLEM_RESPONSES
 from frontdesk.web.service import (
+    EDITABLE_OVERRIDES,
     FieldErrors,
     NumberEdit,
     NumberView,
@@ -80,6 +81,8 @@ class NumberPatch(BaseModel):
     greeting: Annotated[str, Field(max_length=1000, pattern=r"^[^\x00]*$")] | None = None
     language: Annotated[str, Field(max_length=20, pattern=r"^[^\x00]*$")] | None = None
     system_prompt: Annotated[str, Field(max_length=20_000, pattern=r"^[^\x00]*$")] | None = None
+    voice: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
+    transfer_target: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
 
 
 class NumberCreate(BaseModel):
@@ -165,12 +168,11 @@ async def number(number_id: UUID, user: CurrentUser, pool: PoolDep) -> NumberOut
 async def patch_number(
     number_id: UUID, changes: NumberPatch, user: CurrentUser, pool: PoolDep
 ) -> NumberOut:
-    """Change label, active, greeting, language, system prompt (owners and operators)."""
+    """Change label, active, greeting, language, voice, system prompt, transfer target
+    (owners and operators); an override set to null inherits the organization's again."""
     given = changes.model_fields_set
     overrides: dict[str, str | None] = {
-        key: getattr(changes, key)
-        for key in ("greeting", "language", "system_prompt")
-        if key in given
+        key: getattr(changes, key) for key in EDITABLE_OVERRIDES if key in given
     }
     edit = NumberEdit(
         label=changes.label if "label" in given else None,

@@ -1,7 +1,8 @@
 """The FastAPI app `frontdesk run` serves: pages, REST API, live events, health and metrics.
 
-Owns: assembling the app: the routers (login, tenant numbers, operator admin, API, live
-events, operations, tickets, notification settings, and the LiveKit webhook when LiveKit is
+Owns: assembling the app: the routers (login, tenant numbers, organization settings,
+operator admin and onboarding, own password, business hours, API, live events,
+operations, tickets, notification settings, and the LiveKit webhook when LiveKit is
 configured), static files
 (`/static`, vendored htmx, Chart.js, Swagger UI and ReDoc included: no CDN), the API's
 documentation pages `/docs` and `/redoc` (our own HTML with static init scripts, so they
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -32,19 +34,27 @@ from frontdesk.store.engine import Pool
 from frontdesk.tasks import TaskOwner
 from frontdesk.web import (
     api,
+    api_org,
     live,
     operations,
+    pages_account,
     pages_admin,
     pages_auth,
     pages_hours,
     pages_notifications,
     pages_numbers,
+    pages_onboarding,
+    pages_org,
     pages_tickets,
+    pages_tryit,
     problems,
     tickets,
 )
 from frontdesk.web.security import ClientAddress, IpNetwork, SecurityHeaders
 from frontdesk.web.templating import STATIC_DIR, render
+
+if TYPE_CHECKING:
+    from frontdesk.webrtc.calls import BrowserCalls
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,7 @@ def create_app(
     registry: CollectorRegistry,
     ready: Ready,
     tasks: TaskOwner,
+    browser_calls: BrowserCalls | None = None,
 ) -> FastAPI:
     app = FrontdeskApp(
         title="frontdesk",
@@ -87,6 +98,7 @@ def create_app(
     app.trusted_proxies = settings.trusted_proxy_networks
     app.state.settings = settings
     app.state.pool = pool
+    app.state.browser_calls = browser_calls  # "Talk to your receptionist" (None: not here)
     app.state.live = live.LiveCounts(pool, tasks, settings.web_live_interval)
     problems.install(app)
 
@@ -126,10 +138,16 @@ def create_app(
 
     app.include_router(pages_auth.router)
     app.include_router(pages_numbers.router)
+    app.include_router(pages_tryit.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_onboarding.router)
+    app.include_router(pages_account.router)
+    app.include_router(pages_account.account)
+    app.include_router(pages_org.router)
     app.include_router(pages_notifications.router)
     app.include_router(pages_hours.router)
     app.include_router(api.router)
+    app.include_router(api_org.router)
     app.include_router(live.router)
     app.include_router(operations.router)
     app.include_router(tickets.api)

@@ -166,7 +166,7 @@ async def scoped_tx(
         org_id = user.memberships[0].org_id
     elif not user.is_operator and org_id not in user.org_ids:
         raise HTTPException(404, "no such organization")
-    async with tenant_tx(pool, org_id) as conn:
+    async with tenant_tx(pool, org_id, actor=actor(user)) as conn:
         yield conn
 
 

@@ -1,11 +1,12 @@
 """The operations dashboard: `/operations` (live calls, history, analytics) and its JSON API.
 
-Owns: the page `/operations`, one call's page `/operations/calls/{id}`, and
-`GET /api/v1/operations/{live,calls,calls/{id},analytics}`; which organization a request is
-about (`org`, a slug: a member sees only their own organizations, 404 for any other; an
-operator sees every organization, or the one they pick); turning query parameters into
-validated filters (API: 422 problem details naming the parameter; page: the error next to
-its field, status 422, no history shown until it is corrected); the JSON shapes.
+Owns: the page `/operations`, one call's page `/operations/calls/{id}` (with its recording's
+player), and `GET /api/v1/operations/{live,calls,calls/{id},calls/{id}/recording,analytics}`;
+which organization a request is about (`org`, a slug: a member sees only their own
+organizations, 404 for any other; an operator sees every organization, or the one they
+pick); turning query parameters into validated filters (API: 422 problem details naming
+the parameter; page: the error next to its field, status 422, no history shown until it is
+corrected); the JSON shapes.
 Live counts on the page update through `/events/live` (live.py); on a change the page
 fetches `/api/v1/operations/live` again for the calls themselves.
 
@@ -19,16 +20,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from frontdesk.errors import NotFound
+from frontdesk.recordings.writer import MEDIA_TYPE, SUFFIX
 from frontdesk.store import history as store
 from frontdesk.store.engine import Connection, Pool
 from frontdesk.store.orgs import Org, get_org, list_orgs
@@ -206,6 +209,7 @@ class CallDetailOut(CallOut):
     #: the post-call summary and its fields (intent, outcome, caller_name, callback_number)
     summary: str | None = None
     summary_data: dict[str, Any] | None = None
+    recording_url: str | None = None  # GET it for the call's audio (Ogg Opus, stereo)
 
 
 class DayOut(BaseModel):
@@ -330,7 +334,45 @@ async def call_api(
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
         summary=detail.summary,
         summary_data=detail.summary_data,
+        recording_url=recording_url(session_id, org) if detail.recording_path else None,
     )
+
+
+def recording_url(session_id: UUID, org: str | None) -> str:
+    query = f"?{urlencode({'org': org})}" if org else ""
+    return f"/api/v1/operations/calls/{session_id}/recording{query}"
+
+
+@api.get(
+    "/calls/{session_id}/recording",
+    response_class=FileResponse,
+    responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the recording"}},
+)
+async def recording_api(
+    session_id: UUID, user: CurrentUser, pool: PoolDep, settings: SettingsDep, org: Org_ = None
+) -> FileResponse:
+    """The call's recording (Ogg Opus, caller left, agent right); Range requests work.
+
+    404 when the call is not this user's to see, was not recorded, or its recording was
+    deleted by retention.
+    """
+    org_id = await resolve_org(pool, user, org)
+    detail = await _detail(pool, user, org_id, session_id)
+    path = _recording_file(settings.recordings_path, detail.recording_path)
+    if path is None:
+        raise HTTPException(404, "this call has no recording")
+    return FileResponse(path, media_type=MEDIA_TYPE, filename=f"call-{session_id}{SUFFIX}")
+
+
+def _recording_file(directory: Path, relative: str | None) -> Path | None:
+    """The file a session row names, if it is still there (and inside the directory)."""
+    if not relative:
+        return None
+    root = directory.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
 
 
 @api.get("/analytics", response_model=AnalyticsOut)
@@ -491,7 +533,12 @@ async def call_page(
     return render(
         request,
         "operations/call.html",
-        {"detail": detail, "org": org or "", "zone": _zone(None, settings.operations_time_zone)},
+        {
+            "detail": detail,
+            "org": org or "",
+            "zone": _zone(None, settings.operations_time_zone),
+            "recording_url": recording_url(session_id, org) if detail.recording_path else None,
+        },
     )
 
 

@@ -253,9 +253,12 @@ async def admin_org(
     max_calls: Annotated[str, Form(max_length=12)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
     confirm: Annotated[str, Form(max_length=10)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Change an organization's limit ('' = no limit) and active state; suspending an
-    active organization asks first (how many live calls it has: they continue)."""
+    """Change an organization's name (when given), limit ('' = no limit) and active state;
+    suspending an active organization asks first (how many live calls it has: they
+    continue). `back=org` returns to the organization's page."""
     text = max_calls.strip()
     if text and (not text.isdigit() or not 1 <= int(text) <= 1_000_000):
         raise Conflict("max concurrent calls must be a whole number from 1, or empty")
@@ -268,16 +271,19 @@ async def admin_org(
             return render(
                 request,
                 "admin/confirm_suspend.html",
-                {"org": org, "live": live, "max_calls": text},
+                {"org": org, "live": live, "max_calls": text, "name": name, "back": back},
             )
         await update_org(
             conn,
             slug,
-            name=UNCHANGED,
+            name=name if name.strip() else UNCHANGED,
             max_concurrent_calls=int(text) if text else None,
             active=active is not None,
         )
-    return _done("org-suspended" if suspending else "org-updated")
+    key = "org-suspended" if suspending else "org-updated"
+    if back == "org":
+        return RedirectResponse(f"/admin/orgs/{slug}?" + urlencode({"done": key}), 303)
+    return _done(key)
 
 
 def _done(key: str) -> Response:

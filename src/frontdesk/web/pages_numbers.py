@@ -2,7 +2,9 @@
 
 Owns: rendering the numbers table (live counts update through `/events/live`, see live.py and
 static/app.js), the edit form of one number (label, greeting, language, system prompt,
-active) with each error next to its field, and the active toggle (htmx swaps the row;
+voice, transfer target, active) with each error next to its field, each setting marked
+inherited from the organization or overridden here, with "reset to the organization's
+value" (`/numbers/{id}/reset`), and the active toggle (htmx swaps the row;
 deactivating asks first).
 Owners edit, members view, operators see and edit every number.
 
@@ -15,12 +17,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from frontdesk.web.auth import CurrentUser, PoolDep, csrf_protect
+from frontdesk.web.org_settings import installed_voices
 from frontdesk.web.service import (
     EDITABLE_OVERRIDES,
+    RESETTABLE,
     FieldErrors,
     NumberEdit,
     NumberView,
@@ -29,6 +33,7 @@ from frontdesk.web.service import (
     visible_numbers,
 )
 from frontdesk.web.templating import render
+from frontdesk.web.words import banner
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -60,12 +65,17 @@ async def numbers_page(request: Request, user: CurrentUser, pool: PoolDep) -> Re
 
 @router.get("/numbers/{number_id}")
 async def number_page(
-    request: Request, number_id: UUID, user: CurrentUser, pool: PoolDep, saved: bool = False
+    request: Request,
+    number_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    saved: bool = False,
+    done: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     view = await get_number_view(pool, user, number_id)
     values = {
         "label": view.row.label,
-        **{key: str(view.row.config_override.get(key, "")) for key in EDITABLE_OVERRIDES},
+        **{key: str(view.row.config_override.get(key) or "") for key in EDITABLE_OVERRIDES},
     }
     return render(
         request,
@@ -75,7 +85,9 @@ async def number_page(
             "values": values,
             "errors": {},
             "saved": saved,
+            "banner": banner(done),
             "editable": can_edit(user, view),
+            "voices": installed_voices("offline"),
         },
     )
 
@@ -90,6 +102,8 @@ async def number_save(
     greeting: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     language: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     system_prompt: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    voice: Annotated[str, Form(max_length=FIELD_MAX)] = "",
+    transfer_target: Annotated[str, Form(max_length=FIELD_MAX)] = "",
     active: Annotated[str | None, Form(max_length=10)] = None,
     confirm_deactivate: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
@@ -99,7 +113,13 @@ async def number_save(
     `confirm_deactivate` box ticked nothing is saved and the form comes back, as filled in,
     with the question next to the Active field.
     """
-    texts = {"greeting": greeting, "language": language.strip(), "system_prompt": system_prompt}
+    texts = {
+        "greeting": greeting,
+        "language": language.strip(),
+        "voice": voice.strip(),
+        "system_prompt": system_prompt,
+        "transfer_target": transfer_target.strip(),
+    }
     edit = NumberEdit(
         label=label.strip(),
         active=active is not None,
@@ -122,6 +142,7 @@ async def number_save(
                 "errors": exc.errors,
                 "saved": False,
                 "editable": True,
+                "voices": installed_voices("offline"),
             },
             status_code=422,
         )
@@ -155,3 +176,20 @@ async def number_toggle(
     if not htmx:
         return RedirectResponse("/numbers", status_code=303)
     return render(request, "numbers/row.html", {"v": view, "editable": True})
+
+
+@router.post("/numbers/{number_id}/reset")
+async def number_reset(
+    number_id: UUID,
+    user: CurrentUser,
+    pool: PoolDep,
+    field: Annotated[str, Form(max_length=40)],
+) -> Response:
+    """Remove one override: the number uses the organization's value again."""
+    if field not in RESETTABLE:
+        raise HTTPException(422, "not a setting a number can reset")
+    try:
+        await apply_edit(pool, user, number_id, NumberEdit(overrides={field: None}))
+    except FieldErrors as exc:  # no field can be wrong here
+        raise HTTPException(422, str(exc)) from exc
+    return RedirectResponse(f"/numbers/{number_id}?done=number-reset", status_code=303)

@@ -2,7 +2,8 @@
 
 Owns: locating a number among the organizations a user may see (one RLS-scoped transaction
 per organization; operators one operator transaction), the fields a tenant edits (label,
-active, and the overrides greeting / language / system_prompt) and their validation per
+active, and the overrides greeting / language / voice / system_prompt / transfer_target;
+any of these and the knowledge base may be reset to the organization's) and validation per
 field (each error names its field, nothing is written while any is wrong), and applying an
 edit in one transaction.
 
@@ -28,7 +29,9 @@ from frontdesk.tenancy.config import ConfigOverrideError, TenantConfig, validate
 from frontdesk.web.auth import require_owner, scoped_tx
 
 #: the overrides a tenant edits on a number's page (all of TenantConfig stays CLI-editable)
-EDITABLE_OVERRIDES: Final = ("greeting", "language", "system_prompt")
+EDITABLE_OVERRIDES: Final = ("greeting", "language", "voice", "system_prompt", "transfer_target")
+#: what a number's page shows as inherited or overridden, each with "reset"
+RESETTABLE: Final = (*EDITABLE_OVERRIDES, "knowledge_base", "knowledge_text")
 MAX_LABEL: Final = 200
 
 
@@ -66,7 +69,7 @@ class NumberEdit:
             elif "\x00" in self.label:
                 errors["label"] = "must not contain NUL characters"
         for key, value in self.overrides.items():
-            if key not in EDITABLE_OVERRIDES:
+            if key not in RESETTABLE or (value is not None and key not in EDITABLE_OVERRIDES):
                 errors[key] = "not an editable setting"
             elif value is not None:
                 if "\x00" in value:

@@ -361,10 +361,12 @@ async def test_every_table_with_tenant_data_is_forced_and_covered(pool: Pool) ->
     derived = ["session_stats_hourly", "session_stats_hourly_all"]
     # the outbox (0008): its attack cases live in test_outbox.py
     notifications = ["outbox", "outbox_attempts"]
-    assert protected == sorted([*TABLES, *derived, *notifications])
+    # the configuration audit (0011): its attack cases live in tests/web/test_onboarding.py
+    audit = ["config_audit"]
+    assert protected == sorted([*TABLES, *derived, *notifications, *audit])
     # the web app's own tables hold no tenant data a tenant reads (login sessions, token
     # digests, failed-login counters): no tenant grant at all, checked below
-    web_only = ["api_tokens", "login_failures", "web_sessions"]
+    web_only = ["api_tokens", "login_failures", "user_links", "web_sessions"]
     assert sorted(set(tables) - set(protected)) == sorted(["nodes", "schema_migrations", *web_only])
     async with pool.connection() as conn:
         for table in web_only:

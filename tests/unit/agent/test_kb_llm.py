@@ -1,5 +1,9 @@
 """The offline knowledge-base "LLM", driven through a real text-only AgentSession.
 
+It runs with its real embedding model (multilingual-e5-small, loaded once per process):
+callers are understood in their own words, in Italian too, and through whisper's
+mishearings; questions the knowledge base cannot answer get an honest "I don't know".
+
 Each path (FAQ answer, "I don't know", ticket, two-turn ticket, transfer, goodbye, tool
 absent, failed transfer) runs the framework's own loop: the KB LLM emits function calls in
 its chunks, the session executes the tiny agent's tools, feeds the outputs back, and calls
@@ -19,8 +23,20 @@ from livekit.agents.voice.run_result import (
     RunEvent,
 )
 
-from frontdesk.agent.providers.kb_llm import DETAIL_PROMPTS, KnowledgeBaseLLM
-from frontdesk.agent.providers.knowledge import KnowledgeBase, classify, tokens
+from frontdesk.agent.providers.embedder import load_embedder
+from frontdesk.agent.providers.kb_llm import (
+    DETAIL_PROMPTS,
+    KnowledgeBaseLLM,
+    Taken,
+    intent_examples,
+)
+from frontdesk.agent.providers.knowledge import (
+    KnowledgeBase,
+    classify,
+    taken_words,
+    tokens,
+    understand,
+)
 from frontdesk.tenancy.config import KnowledgeEntry, TenantConfig
 
 PIZZERIA = TenantConfig(
@@ -135,7 +151,7 @@ async def test_order_files_ticket_through_the_framework_and_confirms() -> None:
     ]
     outputs = [ev for ev in events if isinstance(ev, FunctionCallOutputEvent)]
     assert outputs and outputs[0].item.output == "ticket 1 created"
-    assert "I've noted your order. Is there anything else?" in said(events)
+    assert "I've noted your order: two pizzas for delivery. Is there anything else?" in said(events)
 
 
 async def test_complaint_is_a_complaint_ticket() -> None:
@@ -160,7 +176,10 @@ async def test_customer_name_is_used_in_the_confirmation() -> None:
     [events] = await run_turns(
         ReceptionAgent(), "Please call me back tomorrow about the catering", customer_name="Anna"
     )
-    assert "Thank you, Anna, I've noted your callback request." in said(events)
+    assert (
+        "Thank you, Anna, I've noted your callback request: tomorrow about the catering."
+        in said(events)
+    )
 
 
 async def test_human_request_transfers() -> None:
@@ -207,7 +226,7 @@ def test_reply_is_deterministic_and_greets_without_user_turn() -> None:
 
 
 def test_matching_threshold_refuses_weak_overlap() -> None:
-    kb = KnowledgeBase([("When are you open?", "From 6 pm.")])
+    kb = KnowledgeBase([("When are you open?", "From 6 pm.")], embedder=load_embedder())
     assert kb.best("What time do you open tonight?") is not None
     assert kb.best("Tell me about your open source policy and licensing terms") is None
     assert kb.best("") is None
@@ -219,3 +238,80 @@ def test_questions_about_ordering_are_not_orders() -> None:
     assert classify("I'd like two margheritas and a coke").kind == "order"
     assert classify("I would like to know when you are open").intent == "none"
     assert classify("Hello, I would like to book a table for two.").kind == "other"
+
+
+# --- understanding in the caller's own words ---------------------------------------------
+
+
+async def test_paraphrase_without_the_entrys_words_gets_its_answer() -> None:
+    [events] = await run_turns(ReceptionAgent(), "Are you guys open on Sundays?")
+    assert "Every day from 6 pm to 11 pm." in said(events)
+
+
+async def test_italian_caller_gets_the_english_entrys_answer() -> None:
+    [events] = await run_turns(ReceptionAgent(), "A che ora aprite stasera?")
+    assert "Every day from 6 pm to 11 pm." in said(events)
+
+
+async def test_whisper_mishearing_still_finds_the_answer() -> None:
+    # whisper tiny's kind of error over G.711 ("hours" heard as "ours")
+    [events] = await run_turns(ReceptionAgent(), "What are your opening ours?")
+    assert "Every day from 6 pm to 11 pm." in said(events)
+
+
+async def test_question_the_knowledge_base_cannot_answer_is_declined() -> None:
+    agent = ReceptionAgent()
+    [events] = await run_turns(agent, "Is the tiramisu homemade?")
+    assert "don't know" in said(events) and "take a message" in said(events)
+    assert calls(events) == [] and agent.tickets == []
+
+
+async def test_order_in_other_words_is_an_order_and_the_confirmation_repeats_it() -> None:
+    agent = ReceptionAgent()
+    kb = KnowledgeBaseLLM(PIZZERIA)
+    async with AgentSession(llm=kb) as session:
+        await session.start(agent)
+        result = await session.run(user_input="Can I get a pizza brought to my place?")
+        events = list(result.events)
+    assert [t["kind"] for t in agent.tickets] == ["order"]
+    assert "I've noted your order: a pizza brought to my place." in said(events)
+    assert kb.taken == (
+        Taken(
+            "order",
+            "Order: Can I get a pizza brought to my place?",
+            "Can I get a pizza brought to my place?",
+        ),
+    )
+
+
+async def test_two_turn_order_confirms_what_was_ordered() -> None:
+    agent = ReceptionAgent()
+    first, second = await run_turns(agent, "I would like to order", "two margheritas and a coke")
+    assert said(first) == DETAIL_PROMPTS["order"]
+    assert "I've noted your order: two margheritas and a coke." in said(second)
+
+
+def test_intents_by_meaning() -> None:
+    embedder = load_embedder()
+    examples = intent_examples(embedder)
+
+    def intent(text: str) -> str:
+        found = understand(text, embedder.embed([text], query=True)[0], examples)
+        return found.kind or found.intent
+
+    assert intent("Can I get a pizza brought to my place?") == "order"
+    assert intent("Vorrei prenotare un tavolo per due") == "other"  # a booking
+    assert intent("Mi potete richiamare domani?") == "callback"
+    assert intent("You charged me twice on my card, that's not acceptable") == "complaint"
+    assert intent("Grazie, arrivederci") == "goodbye"
+    assert intent("Can I speak to a real person?") == "transfer"
+    assert intent("Do you deliver?") == "none"
+    assert intent("What time do you close?") == "none"
+
+
+def test_confirmation_words_drop_the_request_phrasing() -> None:
+    assert taken_words("I want to order two pizzas for delivery") == "two pizzas for delivery"
+    assert taken_words("Hello, I'd like two margheritas and a coke, please") == (
+        "two margheritas and a coke"
+    )
+    assert taken_words("I would like to order") == ""

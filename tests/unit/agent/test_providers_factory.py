@@ -15,6 +15,7 @@ import pytest
 from livekit.plugins import cartesia, deepgram, elevenlabs, openai, silero
 
 from frontdesk.agent.providers.factory import build_providers, check_provider_keys
+from frontdesk.agent.providers.fallback import LLMFallback, STTFallback, TTSFallback
 from frontdesk.agent.providers.kb_llm import KnowledgeBaseLLM
 from frontdesk.agent.providers.offline_stt import WhisperSTT
 from frontdesk.agent.providers.offline_tts import OfflineTTS
@@ -99,13 +100,23 @@ async def test_cloud_plugins_are_built_without_touching_the_network() -> None:
         _recording = False
     assert any(event == "socket.connect" for event, _ in _network_events)
     first, second, third = built
-    assert isinstance(first.stt, openai.STT)
-    assert isinstance(first.llm, openai.LLM) and first.llm.model == "llama-3.1-8b"
-    assert isinstance(first.tts, openai.TTS)
-    assert isinstance(second.stt, deepgram.STT)
-    assert isinstance(second.tts, elevenlabs.TTS)
-    assert isinstance(third.tts, cartesia.TTS)
+    # each cloud provider is the first of a fallback adapter; the offline one is second
     for providers in built:
+        assert isinstance(providers.stt, STTFallback)
+        assert isinstance(providers.llm, LLMFallback)
+        assert isinstance(providers.tts, TTSFallback)
+        assert isinstance(providers.stt.members[1], WhisperSTT)
+        assert isinstance(providers.llm.members[1], KnowledgeBaseLLM)
+        assert isinstance(providers.tts.members[1], OfflineTTS)
+    assert isinstance(first.stt.members[0], openai.STT)
+    cloud_llm = first.llm.members[0]
+    assert isinstance(cloud_llm, openai.LLM) and cloud_llm.model == "llama-3.1-8b"
+    assert isinstance(first.tts.members[0], openai.TTS)
+    assert isinstance(second.stt.members[0], deepgram.STT)
+    assert isinstance(second.tts.members[0], elevenlabs.TTS)
+    assert isinstance(third.tts.members[0], cartesia.TTS)
+    for providers in built:
+        await providers.stt.aclose()
         await providers.llm.aclose()
         await providers.tts.aclose()
     server.close()
@@ -138,7 +149,8 @@ def test_missing_keys_are_reported_per_org_and_number() -> None:
 def test_local_openai_compatible_server_needs_no_key() -> None:
     cfg = settings(openai_base_url="http://127.0.0.1:11434/v1")
     assert check_provider_keys([("org x", TenantConfig(llm="openai"))], cfg) == []
-    assert isinstance(build_providers(TenantConfig(llm="openai"), cfg).llm, openai.LLM)
+    model = build_providers(TenantConfig(llm="openai"), cfg).llm
+    assert isinstance(model, LLMFallback) and isinstance(model.members[0], openai.LLM)
 
 
 def test_build_refuses_a_missing_key_clearly() -> None:

@@ -15,6 +15,20 @@ error naming who uses it before any call, never a crash mid-call.
 - VAD: always Silero (ONNX, local): it also drives turn-taking and barge-in for cloud STT.
 Building a cloud plugin opens no connection; the first request does.
 
+Fallback (what a caller would want when a cloud provider fails): every cloud provider is
+the first of a livekit-agents `FallbackAdapter` (`fallback.py`: ours also closes what it
+holds) whose second is the offline one, so a timeout (`FRONTDESK_AGENT_CLOUD_TIMEOUT`) or
+an error moves the turn to the offline provider instead of ending the call with an apology:
+- LLM: `llm.FallbackAdapter([openai, KnowledgeBaseLLM], sticky=True)`: once the model
+  fails, the knowledge-base responder answers the rest of the call (sticky: a model that
+  comes back does not take over mid-conversation); a reply that breaks off mid-stream is
+  answered again by the responder (`retry_on_chunk_sent`).
+- STT: `stt.FallbackAdapter([cloud, whisper])`, English only (whisper tiny.en would turn
+  other languages into wrong English words, worse than the cloud's failure).
+- TTS: `tts.FallbackAdapter([cloud, piper/espeak-ng])`.
+Which provider served each turn is in the chat items' metrics; the worker stores it on the
+transcript entries.
+
 Must not: read the environment (keys arrive in `Settings`), log keys, or build test fakes.
 """
 
@@ -25,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit.agents import llm, stt, tts, vad
 
+from frontdesk.agent.providers.fallback import LLMFallback, STTFallback, TTSFallback
 from frontdesk.agent.providers.kb_llm import KnowledgeBaseLLM
 from frontdesk.agent.providers.keys import ProviderProblem, check_provider_keys, needed_keys
 from frontdesk.agent.providers.vad import load_vad
@@ -73,12 +88,74 @@ def build_providers(
     if missing:
         kind, provider, setting = missing[0]
         raise ConfigError(f"{kind} provider {provider!r} needs {setting}, which is not set")
+    voice_activity = load_vad(settings.agent_vad_min_silence)
     return Providers(
-        stt=_build_stt(config, settings, http_session),
-        llm=_build_llm(config, settings, customer_name, customer_notes),
-        tts=_build_tts(config, settings, http_session),
-        vad=load_vad(settings.agent_vad_min_silence),
+        stt=_with_offline_stt(
+            config, settings, _build_stt(config, settings, http_session), voice_activity
+        ),
+        llm=_with_offline_llm(config, settings, customer_name, customer_notes),
+        tts=_with_offline_tts(config, settings, _build_tts(config, settings, http_session)),
+        vad=voice_activity,
     )
+
+
+def _offline_stt(settings: Settings) -> stt.STT[Any]:
+    from frontdesk.agent.providers.offline_stt import WhisperSTT
+
+    return WhisperSTT(cpu_threads=settings.agent_whisper_threads)
+
+
+def _offline_tts(config: TenantConfig, settings: Settings) -> tts.TTS[Any]:
+    from frontdesk.agent.providers.offline_tts import OfflineTTS
+
+    return OfflineTTS(language=config.language, threads=settings.agent_tts_threads)
+
+
+def chat_llm(config: TenantConfig, settings: Settings) -> llm.LLM[Any]:
+    """The LLM a call to a number with `config` gets (the cloud model in front of the
+    knowledge-base responder), for the text chat of the number's page."""
+    return _with_offline_llm(config, settings, None, None)
+
+
+def _with_offline_stt(
+    config: TenantConfig, settings: Settings, chosen: stt.STT[Any], voice_activity: vad.VAD
+) -> stt.STT[Any]:
+    english = config.language.lower().split("-")[0] == "en"
+    if config.stt == "offline" or not english:
+        return chosen
+    # whisper is not a streaming STT: the adapter cuts the caller's audio with the VAD
+    return STTFallback(
+        [chosen, _offline_stt(settings)],
+        vad=voice_activity,
+        attempt_timeout=settings.agent_cloud_timeout,
+        max_retry_per_stt=0,
+    )
+
+
+def _with_offline_llm(
+    config: TenantConfig,
+    settings: Settings,
+    customer_name: str | None,
+    customer_notes: str | None,
+) -> llm.LLM[Any]:
+    offline = KnowledgeBaseLLM(config, customer_name=customer_name, customer_notes=customer_notes)
+    if config.llm == "offline-kb":
+        return offline
+    return LLMFallback(
+        [_build_cloud_llm(config, settings), offline],
+        attempt_timeout=settings.agent_cloud_timeout,
+        max_retry_per_llm=0,
+        retry_on_chunk_sent=True,  # a reply cut off mid-stream is answered by the responder
+        sticky=True,  # once the model failed, the responder keeps the rest of the call
+    )
+
+
+def _with_offline_tts(
+    config: TenantConfig, settings: Settings, chosen: tts.TTS[Any]
+) -> tts.TTS[Any]:
+    if config.tts == "offline":
+        return chosen
+    return TTSFallback([chosen, _offline_tts(config, settings)], max_retry_per_tts=0)
 
 
 def _openai_args(settings: Settings) -> dict[str, Any]:
@@ -99,14 +176,12 @@ def _build_stt(
     config: TenantConfig, settings: Settings, http_session: aiohttp.ClientSession | None
 ) -> stt.STT[Any]:
     if config.stt == "offline":
-        from frontdesk.agent.providers.offline_stt import WhisperSTT
-
-        return WhisperSTT(cpu_threads=settings.agent_whisper_threads)
+        return _offline_stt(settings)
     language = config.language.split("-")[0]
     if config.stt == "openai":
-        from livekit.plugins import openai
+        from frontdesk.agent.providers.openai_stt import OpenAISTT
 
-        return openai.STT(
+        return OpenAISTT(
             model=DEFAULT_OPENAI_STT_MODEL,
             language=language,
             use_realtime=False,  # the session's Silero VAD cuts turns; one request per turn
@@ -121,14 +196,7 @@ def _build_stt(
     )
 
 
-def _build_llm(
-    config: TenantConfig,
-    settings: Settings,
-    customer_name: str | None,
-    customer_notes: str | None,
-) -> llm.LLM[Any]:
-    if config.llm == "offline-kb":
-        return KnowledgeBaseLLM(config, customer_name=customer_name, customer_notes=customer_notes)
+def _build_cloud_llm(config: TenantConfig, settings: Settings) -> llm.LLM[Any]:
     from livekit.plugins import openai
 
     return openai.LLM(model=config.llm_model or DEFAULT_OPENAI_LLM_MODEL, **_openai_args(settings))
@@ -139,9 +207,7 @@ def _build_tts(
 ) -> tts.TTS[Any]:
     voice = None if config.voice == "default" else config.voice
     if config.tts == "offline":
-        from frontdesk.agent.providers.offline_tts import OfflineTTS
-
-        return OfflineTTS(language=config.language, threads=settings.agent_tts_threads)
+        return _offline_tts(config, settings)
     if config.tts == "openai":
         from livekit.plugins import openai
 

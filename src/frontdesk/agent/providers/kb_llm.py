@@ -4,13 +4,18 @@ Owns: the framework side of the offline responder: a `livekit.agents.llm.LLM` wh
 reads the chat context an `AgentSession` hands it and answers with text and real function
 calls (`create_ticket`, `transfer_to_human`, `end_call`) in its `ChatChunk`s, so the
 session executes the agent's tools exactly as it would for a cloud model. The decisions
-themselves (matching, intents) live in `knowledge.py`.
+themselves (matching by meaning, intents) live in `knowledge.py`; the sentence-embedding
+model in `embedder.py`, loaded once per process. The org's entries are embedded when the
+responder is built (at session start, cached per text for the process), so a turn costs
+one embedding of what the caller said (~15 ms on one core) and a few dot products.
 
 It is not a language model and says so: model "knowledge-base", provider
-"frontdesk-offline". Its whole state is the chat context, so the same conversation always
-gets the same replies. The flow:
-- tool outputs newer than the caller's last words: confirm the ticket ("I've noted your
-  order. Is there anything else?"), or apologise for a failed transfer;
+"frontdesk-offline". Its decisions read only the chat context, so the same conversation always
+gets the same replies; `taken` keeps what it took (tickets, transfer, goodbye) for the
+post-call summary. The flow:
+- tool outputs newer than the caller's last words: confirm the ticket, repeating what was
+  taken ("I've noted your order: two pizzas for delivery. Is there anything else?"), or
+  apologise for a failed transfer;
 - the previous reply asked for a ticket's details: this utterance is the details, file it;
 - goodbye → a goodbye line and `end_call()`; a human asked for → `transfer_to_human()`;
 - a question that matches the knowledge base → its answer; an order / complaint / message /
@@ -27,8 +32,10 @@ keep state between calls.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Never
 
@@ -38,19 +45,29 @@ from livekit.agents.llm.tool_context import Tool, ToolChoice, get_fnc_tool_names
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 from livekit.agents.types import NotGivenOr as _NotGivenOr
 
+from frontdesk.agent.providers.embedder import TextEmbedder, load_embedder
 from frontdesk.agent.providers.knowledge import (
     MIN_TICKET_WORDS,
+    IntentExamples,
     KnowledgeBase,
     TicketKind,
-    classify,
     content_words,
     is_question,
     summary_line,
+    taken_words,
+    understand,
 )
 from frontdesk.tenancy.config import TenantConfig
 from frontdesk.tenancy.hours import LEAVE_A_MESSAGE
 
-__all__ = ["KnowledgeBaseLLM", "KnowledgeBaseStream", "Reply", "ToolCallSpec"]
+__all__ = [
+    "KnowledgeBaseLLM",
+    "KnowledgeBaseStream",
+    "Reply",
+    "Taken",
+    "ToolCallSpec",
+    "intent_examples",
+]
 
 CREATE_TICKET = "create_ticket"
 TRANSFER = "transfer_to_human"
@@ -83,6 +100,42 @@ class ToolCallSpec:
 
 
 @dataclass(frozen=True)
+class Taken:
+    """One thing the responder took during the call: a ticket it asked the agent to file,
+    or a transfer / goodbye. For the post-call summary; `details` is the caller's words."""
+
+    intent: str  # "order", "complaint", "message", "callback", "other", "transfer", "goodbye"
+    summary: str = ""
+    details: str = ""
+
+
+_INTENT_EXAMPLES: dict[int, tuple[TextEmbedder, IntentExamples]] = {}
+
+
+# Threads of a worker process for the embedding model, which lives as long as the process:
+# one builds knowledge bases (at a call's start, beside the greeting), the other embeds
+# what callers say. Same priority as the rest of the worker: a lower one starved the builds
+# on a loaded machine (load 24 on 2 cores) and left callers without answers.
+_BUILDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-building")
+_EMBEDDING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embedding")
+
+
+def _prepare(
+    faq: tuple[tuple[str, str], ...], text: str, embedder: TextEmbedder
+) -> tuple[KnowledgeBase, IntentExamples]:
+    return KnowledgeBase(faq, text, embedder=embedder), intent_examples(embedder)
+
+
+def intent_examples(embedder: TextEmbedder) -> IntentExamples:
+    """The intent examples of the process, embedded once per embedder."""
+    known = _INTENT_EXAMPLES.get(id(embedder))
+    if known is None or known[0] is not embedder:
+        known = (embedder, IntentExamples(embedder))
+        _INTENT_EXAMPLES[id(embedder)] = known
+    return known[1]
+
+
+@dataclass(frozen=True)
 class Reply:
     """What one turn produces: words to say, then (optionally) one tool call."""
 
@@ -99,16 +152,20 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         *,
         customer_name: str | None = None,
         customer_notes: str | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         super().__init__()
         self._config = config
         self._customer_name = customer_name.strip() if customer_name else None
         # Notes are for the staff reading tickets; the responder only carries them along.
         self._customer_notes = customer_notes
-        self._kb = KnowledgeBase(
-            ((entry.question, entry.answer) for entry in config.knowledge_base),
-            config.knowledge_text,
-        )
+        embedder = embedder if embedder is not None else load_embedder()
+        # Embedded now, when the call's session is built (cached per text for the process),
+        # on the embedding thread so that the worker's event loop (other calls' audio, this
+        # call's greeting) does not wait: a turn then embeds only what the caller said.
+        faq = tuple((entry.question, entry.answer) for entry in config.knowledge_base)
+        self._prepared = _BUILDING.submit(_prepare, faq, config.knowledge_text, embedder)
+        self._taken: list[Taken] = []
 
     @property
     def model(self) -> str:
@@ -120,7 +177,31 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
 
     @property
     def knowledge_base(self) -> KnowledgeBase:
-        return self._kb
+        return self._prepared.result()[0]
+
+    def warm_turn(self, said: str) -> None:
+        """Embed what the caller said (blocking: run it off the event loop); `respond` then
+        finds the vector in the embedder's cache."""
+        self.knowledge_base.embed_query(said)
+
+    @property
+    def taken(self) -> tuple[Taken, ...]:
+        """What this call's responder has taken so far (tickets, transfer, goodbye)."""
+        return tuple(self._taken)
+
+    def _record(self, reply: Reply) -> None:
+        if reply.tool is None:
+            return
+        args = reply.tool.arguments
+        if reply.tool.name == CREATE_TICKET:
+            kind = str(args.get("kind", "other"))
+            self._taken.append(
+                Taken(kind, str(args.get("summary", "")), str(args.get("details", "")))
+            )
+        elif reply.tool.name == TRANSFER:
+            self._taken.append(Taken("transfer"))
+        elif reply.tool.name == END_CALL:
+            self._taken.append(Taken("goodbye"))
 
     def chat(
         self,
@@ -150,7 +231,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         previous = _last_index(items[:last_user], lambda it: _is_message(it, "assistant"))
         if previous >= 0:
             asked = _text(items[previous])
-            if self._asked_for_message(asked) and classify(said).intent != "goodbye":
+            if self._asked_for_message(asked) and not self._is_goodbye(said):
                 # the closed greeting asked for a message: what the caller says is it
                 return self._ticket("message", "message", said, said, tool_names)
             for kind, prompt in DETAIL_PROMPTS.items():
@@ -160,10 +241,16 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
                     return self._ticket(kind, _LABELS[kind], said, details, tool_names)
         return self._answer(said, tool_names)
 
+    def _is_goodbye(self, said: str) -> bool:
+        kb, intents = self._prepared.result()
+        return understand(said, kb.embed_query(said), intents).intent == "goodbye"
+
     def _answer(self, said: str, tool_names: frozenset[str]) -> Reply:
         if not said.strip():
             return Reply("Sorry, I didn't catch that. Could you say it again?")
-        intent = classify(said)
+        kb, intents = self._prepared.result()
+        vector = kb.embed_query(said)
+        intent = understand(said, vector, intents)
         if intent.intent == "goodbye":
             name = f", {self._customer_name}" if self._customer_name else ""
             text = f"Thank you for calling{name}. Goodbye!"
@@ -172,9 +259,9 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
             if TRANSFER in tool_names:
                 return Reply("Let me put you through to a colleague.", ToolCallSpec(TRANSFER, {}))
             return Reply(self._cannot_transfer(tool_names))
-        match = self._kb.best(said)
+        match = kb.best(said, vector)
         if intent.intent == "ticket" and intent.kind is not None:
-            if match is not None and is_question(said) and match.score >= 0.5:
+            if match is not None and is_question(said):
                 return Reply(self._with_followup(match.answer))
             if content_words(said) < MIN_TICKET_WORDS and CREATE_TICKET in tool_names:
                 return Reply(DETAIL_PROMPTS[intent.kind])
@@ -215,7 +302,9 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
             kind = _ticket_kind(call)
             label = _LABELS.get(kind, "request") if kind else "request"
             name_part = f", {self._customer_name}" if self._customer_name else ""
-            return Reply(f"Thank you{name_part}, I've noted your {label}. Is there anything else?")
+            what = taken_words(_ticket_details(call))
+            noted = f"{label}: {what}" if what else label
+            return Reply(f"Thank you{name_part}, I've noted your {noted}. Is there anything else?")
         if name == TRANSFER:
             if failed:
                 return Reply(
@@ -270,7 +359,14 @@ class KnowledgeBaseStream(llm.LLMStream):
 
     async def _run(self) -> None:
         names = frozenset(get_fnc_tool_names(self._tools))
+        items = self._chat_ctx.items
+        last_user = _last_index(items, lambda it: _is_message(it, "user"))
+        if last_user >= 0 and _text(items[last_user]).strip():
+            # the embedding (~15 ms of CPU) runs on the embedding thread, not on the loop
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(_EMBEDDING, self._kb_llm.warm_turn, _text(items[last_user]))
         reply = self._kb_llm.respond(self._chat_ctx, names)
+        self._kb_llm._record(reply)
         request_id = utils.shortuuid("kb_")
         if reply.text:
             self._event_ch.send_nowait(
@@ -305,6 +401,16 @@ def _last_index(items: list[llm.ChatItem], predicate: Callable[[llm.ChatItem], b
 def _previous_user_text(items: list[llm.ChatItem], before: int) -> str:
     index = _last_index(items[:before], lambda it: _is_message(it, "user"))
     return _text(items[index]) if index >= 0 else ""
+
+
+def _ticket_details(call: llm.FunctionCall | None) -> str:
+    if call is None:
+        return ""
+    try:
+        details = json.loads(call.arguments).get("details", "")
+    except (ValueError, AttributeError):
+        return ""
+    return details if isinstance(details, str) else ""
 
 
 def _ticket_kind(call: llm.FunctionCall | None) -> TicketKind | None:

@@ -1,19 +1,27 @@
 """The offline knowledge-base responder's decisions: match a caller's words, name an intent.
 
-Owns: the pure, deterministic part of the offline "LLM" (`kb_llm.py`): tokenising with light
-normalisation (lower case, accents kept, a small English stop list, suffix stripping and a
-handful of synonyms folded onto one stem), ranking the org's FAQ entries (cosine of the
-two token sets) and the sentences of its free knowledge text (the share of the question's
-tokens they cover), and classifying an utterance as goodbye, transfer request, or a
-ticket (order, complaint, message, callback, booking). Same input, same output: no
-randomness, no clock, no model.
+Owns: the deterministic part of the offline "LLM" (`kb_llm.py`):
+- matching by meaning: every FAQ entry is compared with the caller through three views (its
+  question, its answer, both) and every sentence of the free knowledge text through two,
+  embedded with the sentence-embedding model it is given (`embedder.py`; embedded once,
+  when the knowledge base is built). A view's score is how far the caller's similarity to
+  it stands above that view's baseline (mean and spread of its similarity to the fixed
+  off-topic `BACKGROUND` texts: a z-score, which evens out views that are close to
+  everything), plus a little for shared words (a light English tokeniser: stop words,
+  suffix stripping, a few synonyms), which keeps names and rare words the model blurs.
+  Under MATCH_THRESHOLD the caller hears that it does not know, and an offer to take a
+  message.
+- intents by meaning: the nearest of `INTENT_EXAMPLES` (English and Italian) names the
+  intent (order, booking, message, callback, transfer, goodbye, complaint) when it is close
+  enough and closer than the nearest plain question; fixed word rules (`classify`) decide
+  goodbye and transfer first, and anything the examples leave open.
+- the words a confirmation repeats (`taken_words`).
+Same input, same output: no randomness, no clock.
 
-What it is not: a language model. It understands nothing; it finds the entry whose words
-overlap most with what the caller said, and a threshold keeps it from answering when the
-overlap is poor (the caller then hears that it does not know, and an offer to take a message).
-Intent phrases are English; entries in another language still match word for word.
+What it is not: a language model. Measured in bench/kb_bench.py (docs/benchmarks.md).
 
-Must not: import the agent framework, do I/O, or log what the caller said.
+Must not: import the agent framework, do I/O, load the model itself, or log what the
+caller said.
 """
 
 from __future__ import annotations
@@ -24,11 +32,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
+from frontdesk.agent.providers.embedder import TextEmbedder, Vectors
+from frontdesk.agent.providers.knowledge_texts import BACKGROUND, INTENT_EXAMPLES
+
 TicketKind = Literal["order", "complaint", "message", "callback", "other"]
 Intent = Literal["goodbye", "transfer", "ticket", "none"]
 
-# Below this cosine score the best entry is not an answer: "I don't know" is more honest.
-MATCH_THRESHOLD = 0.5
+# Below this score the best entry is not an answer: "I don't know" is more honest. Chosen
+# on the tuning half of bench/kb_questions.py (`python -m bench.kb_bench --tune`).
+MATCH_THRESHOLD = 3.75
+LEXICAL_WEIGHT = 3.0  # z-score points for a full word overlap
 # A ticket request with fewer content words than this asks for the details first.
 MIN_TICKET_WORDS = 2
 
@@ -128,16 +143,6 @@ def similarity(query: frozenset[str], candidate: frozenset[str]) -> float:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One answerable item: an FAQ entry, or one sentence of the free knowledge text."""
-
-    answer: str
-    question_tokens: frozenset[str]
-    answer_tokens: frozenset[str]
-    source: Literal["faq", "text"]
-
-
-@dataclass(frozen=True)
 class Match:
     answer: str
     score: float
@@ -147,41 +152,102 @@ class Match:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-class KnowledgeBase:
-    """The org's FAQ entries and knowledge text, ready to be matched against."""
+@dataclass(frozen=True)
+class _View:
+    """One way an entry is compared with the caller: its question, its answer, both, or a
+    sentence of the free text (as a passage and as if it were a question)."""
 
-    def __init__(self, faq: Iterable[tuple[str, str]], text: str = "") -> None:
-        entries: list[Entry] = [
-            Entry(answer.strip(), tokens(question), tokens(answer), "faq")
-            for question, answer in faq
-        ]
-        for paragraph in re.split(r"\n\s*\n", text):
-            for sentence in _SENTENCE_END.split(" ".join(paragraph.split())):
-                if sentence and tokens(sentence):
-                    entries.append(Entry(sentence, frozenset(), tokens(sentence), "text"))
-        self._entries = tuple(entries)
+    answer: str
+    text: str
+    query: bool
+    question_tokens: frozenset[str]
+    answer_tokens: frozenset[str]
+    source: Literal["faq", "text"]
+
+
+def passages(text: str) -> list[str]:
+    """The free knowledge text split in sentences (paragraphs first)."""
+    out: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        out.extend(s for s in _SENTENCE_END.split(" ".join(paragraph.split())) if s)
+    return out
+
+
+class KnowledgeBase:
+    """The org's FAQ entries and knowledge text, embedded once, ready to be matched.
+
+    Built when a worker builds the org's responder: every view is embedded then (the
+    embedder's cache makes later calls of the same org free), with its baseline, the mean
+    and spread of its similarity to `BACKGROUND`. A turn embeds the caller's words once.
+    """
+
+    def __init__(
+        self, faq: Iterable[tuple[str, str]], text: str = "", *, embedder: TextEmbedder
+    ) -> None:
+        views: list[_View] = []
+        for question, answer in faq:
+            q_tok, a_tok = tokens(question), tokens(answer)
+            views.append(_View(answer.strip(), question, True, q_tok, a_tok, "faq"))
+            views.append(_View(answer.strip(), answer, False, q_tok, a_tok, "faq"))
+            views.append(_View(answer.strip(), f"{question} {answer}", False, q_tok, a_tok, "faq"))
+        for sentence in passages(text):
+            s_tok = tokens(sentence)
+            views.append(_View(sentence, sentence, False, frozenset(), s_tok, "text"))
+            views.append(_View(sentence, sentence, True, frozenset(), s_tok, "text"))
+        self._views = tuple(views)
+        self._embedder = embedder
+        self._answers = len({v.answer for v in views})
+        background = embedder.embed(BACKGROUND, query=True)
+        self._vectors = np.zeros((len(views), background.shape[1]), dtype=np.float32)
+        for query in (True, False):
+            rows = [i for i, v in enumerate(views) if v.query == query]
+            if rows:
+                self._vectors[rows] = embedder.embed([views[i].text for i in rows], query=query)
+        against = self._vectors @ background.T
+        self._mean = against.mean(axis=1) if views else against.sum(axis=1)
+        self._spread = np.maximum(against.std(axis=1), 1e-3) if views else self._mean
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._answers
 
-    def best(self, query: str) -> Match | None:
-        """The best-matching entry, or None when nothing reaches MATCH_THRESHOLD."""
-        asked = tokens(query)
-        best: Match | None = None
-        for entry in self._entries:
-            # An FAQ question is what callers ask; its answer counts a little less.
-            score = max(
-                similarity(asked, entry.question_tokens),
-                0.8 * similarity(asked, entry.question_tokens | entry.answer_tokens),
-            )
-            if entry.source == "text":
-                # A sentence is long and says many things: what counts is how much of the
-                # question it covers (the 0.8 keeps a full FAQ match ahead of it).
-                covered = len(asked & entry.answer_tokens) / len(asked) if asked else 0.0
-                score = 0.8 * covered
-            if score >= MATCH_THRESHOLD and (best is None or score > best.score):
-                best = Match(entry.answer, score, entry.source)
-        return best
+    def embed_query(self, said: str) -> Vectors:
+        vector: Vectors = self._embedder.embed([said], query=True)[0]
+        return vector
+
+    def best(self, said: str, vector: Vectors | None = None) -> Match | None:
+        """The best entry when it clears MATCH_THRESHOLD, else None."""
+        ranked = self.ranked(said, vector)
+        if ranked and ranked[0].score >= MATCH_THRESHOLD:
+            return ranked[0]
+        return None
+
+    def ranked(self, said: str, vector: Vectors | None = None) -> list[Match]:
+        """Every answer with its score, best first. The score: how far above its baseline
+        the caller's words are in meaning (z-score), plus LEXICAL_WEIGHT times their word
+        overlap (which keeps names, numbers and rare words that the small model blurs)."""
+        if not self._views or not said.strip():
+            return []
+        if vector is None:
+            vector = self.embed_query(said)
+        meaning = (self._vectors @ vector - self._mean) / self._spread
+        asked = tokens(said)
+        best: dict[str, Match] = {}
+        for view, z in zip(self._views, meaning.tolist(), strict=True):
+            score = z + LEXICAL_WEIGHT * _overlap(asked, view)
+            known = best.get(view.answer)
+            if known is None or score > known.score:
+                best[view.answer] = Match(view.answer, score, view.source)
+        return sorted(best.values(), key=lambda m: m.score, reverse=True)
+
+
+def _overlap(asked: frozenset[str], view: _View) -> float:
+    if not asked:
+        return 0.0
+    return max(
+        similarity(asked, view.question_tokens),
+        similarity(asked, view.question_tokens | view.answer_tokens),
+        len(asked & view.answer_tokens) / len(asked),
+    )
 
 
 # --- intents -------------------------------------------------------------------------------
@@ -306,3 +372,94 @@ def summary_line(label: str, utterance: str, limit: int = 80) -> str:
     if len(said) > limit:
         said = said[:limit].rsplit(" ", 1)[0] + "…"
     return f"{label.capitalize()}: {said}" if said else label.capitalize()
+
+
+# --- intents by meaning ----------------------------------------------------------------------
+
+_TICKETS: dict[str, Classified] = {
+    "order": Classified("ticket", "order", "order"),
+    "booking": Classified("ticket", "other", "booking request"),
+    "message": Classified("ticket", "message", "message"),
+    "callback": Classified("ticket", "callback", "callback request"),
+    "complaint": Classified("ticket", "complaint", "complaint"),
+    "transfer": Classified("transfer"),
+    "goodbye": Classified("goodbye"),
+}
+# The nearest example of an intent must be this close (cosine) and this much closer than
+# the nearest plain question; otherwise the word rules of `classify` decide.
+# A question ("can I get a pizza brought to my place?") needs more: most questions are for
+# the knowledge base.
+INTENT_MIN_SIMILARITY = 0.86
+INTENT_MARGIN = 0.01
+QUESTION_INTENT_MIN_SIMILARITY = 0.88
+QUESTION_INTENT_MARGIN = 0.03
+
+
+class IntentExamples:
+    """`INTENT_EXAMPLES`, embedded once per process: the nearest example names the intent."""
+
+    def __init__(self, embedder: TextEmbedder) -> None:
+        names: list[str] = []
+        texts: list[str] = []
+        for name, examples in INTENT_EXAMPLES.items():
+            names.extend([name] * len(examples))
+            texts.extend(examples)
+        self._names = tuple(names)
+        self._vectors = embedder.embed(texts, query=True)
+
+    def nearest(self, vector: Vectors) -> dict[str, float]:
+        """Each intent's best cosine similarity to the caller's words."""
+        best: dict[str, float] = {}
+        for name, value in zip(self._names, (self._vectors @ vector).tolist(), strict=True):
+            best[name] = max(best.get(name, -1.0), value)
+        return best
+
+
+def understand(text: str, vector: Vectors, examples: IntentExamples) -> Classified:
+    """The intent of one utterance: the word rules first for what they are sure of
+    (goodbye, transfer), then the nearest examples by meaning, then the word rules."""
+    by_words = classify(text)
+    if by_words.intent in ("goodbye", "transfer"):
+        return by_words
+    near = examples.nearest(vector)
+    question = near.pop("question")
+    name, value = max(near.items(), key=lambda item: item[1])
+    asking = is_question(text)
+    least = QUESTION_INTENT_MIN_SIMILARITY if asking else INTENT_MIN_SIMILARITY
+    margin = QUESTION_INTENT_MARGIN if asking else INTENT_MARGIN
+    if value >= least and value - question >= margin:
+        return _TICKETS[name]
+    if by_words.intent == "ticket" and not asking:
+        return by_words
+    if question > value:
+        return Classified("none")
+    return by_words
+
+
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:hi|hello|hey|yes|yeah|ok|okay|so|um|uh|well|please)\b[,.!]?\s*)+", re.I
+)
+_LEADING_REQUEST = re.compile(
+    r"^(?:(?:i|we)(?:\s+want|\s+wanted|\s+need|\s+would like|'d like|’d like)(?:\s+to)?\s+|"
+    r"(?:can|could|may)\s+(?:i|we)\s+(?:please\s+)?|(?:i|we)(?:'ll| will)\s+)?"
+    r"(?:order|get|have|book|reserve|leave|place|make|take|complain about|call me back|"
+    r"ring me|call me)?\s*"
+    r"(?:a message|a note|an order|a booking|a reservation|a complaint|a callback)?\s*"
+    r"(?:(?:for|to|about|that)\s+(?=\S))?",
+    re.I,
+)
+
+
+def taken_words(details: str, limit: int = 100) -> str:
+    """The caller's request without its request phrasing, for a confirmation that repeats
+    what was taken: "I want to order two pizzas for delivery" → "two pizzas for delivery"."""
+    said = " ".join(details.split()).strip(" .,!?")
+    said = _LEADING_FILLER.sub("", said)
+    rest = _LEADING_REQUEST.sub("", said, count=1).strip(" .,:;!?")
+    rest = _LEADING_FILLER.sub("", rest).strip(" .,:;!?")
+    rest = re.sub(r"[,\s]+please$", "", rest, flags=re.I)
+    if not rest:
+        return ""
+    if len(rest) > limit:
+        rest = rest[:limit].rsplit(" ", 1)[0] + "…"
+    return rest

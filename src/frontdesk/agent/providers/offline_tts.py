@@ -23,6 +23,7 @@ import functools
 import json
 import shutil
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ __all__ = [
     "is_english",
     "load_piper",
     "piper_voice_path",
+    "speak_pcm",
 ]
 
 PIPER_RATE = 22_050  # the joe voice's rate (read from its config and checked at load)
@@ -106,6 +108,27 @@ def espeak_wav_to_pcm(wav: bytes, rate: int = PIPER_RATE) -> bytes:
         samples = np.frombuffer(pcm, dtype="<i2")
         pcm = soxr.resample(samples, source_rate, rate).astype("<i2").tobytes()
     return pcm
+
+
+def speak_pcm(text: str, language: str = "en") -> bytes:
+    """`text` as 16-bit mono PCM at PIPER_RATE, the way a call would hear it; blocking.
+
+    For previews outside a call (the settings page's voice sample): run it in a thread.
+    """
+    if is_english(language):
+        voice = load_piper(1)
+        with _synth_lock:
+            return b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    done = subprocess.run(
+        ["espeak-ng", "-v", language, "--stdout", "--stdin"],
+        input=text.encode("utf-8"),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise APIError(f"espeak-ng failed ({done.returncode})")
+    return espeak_wav_to_pcm(done.stdout)
 
 
 class OfflineTTS(tts.TTS[Never]):

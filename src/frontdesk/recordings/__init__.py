@@ -1,0 +1,1 @@
+"""Call recording: a stereo Ogg Opus file per recorded call (caller left, agent right)."""

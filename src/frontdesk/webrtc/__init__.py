@@ -1,0 +1,1 @@
+"""The browser front: "Talk to your receptionist", a real voice call over WebRTC (aiortc)."""
