@@ -51,7 +51,8 @@ def test_run_demo_answers_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         banner = ""
-        deadline = time.monotonic() + 20
+        # the agent workers load whisper, the embedding and end-of-turn models first
+        deadline = time.monotonic() + 60
         while "call one:" not in banner and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
