@@ -100,7 +100,6 @@ async def notifying_node(pool: Pool, tmp_path: Path) -> AsyncIterator[NotifyingN
     host.on_outbox = dispatcher.wake
     await host.start()
     edge = EdgeServer(settings, admission, on_record=on_record, responder=host.run_call)
-    host.attach(edge)
     await edge.start()
     try:
         yield NotifyingNode(settings, edge, pool, smtp, hooks, summaries)
