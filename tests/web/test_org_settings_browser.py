@@ -73,11 +73,11 @@ async def live_node(web: WebApp, tmp_path: Path) -> AsyncIterator[LiveNode]:
         asyncio.create_task(admission.run_heartbeat()),
     ]
     host = AgentHost(settings, pool)
-    await host.start()
     edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    await edge.start()
-    node.edge = edge
-    try:
+    try:  # a start that fails half-way still stops what it started
+        await host.start()
+        await edge.start()
+        node.edge = edge
         await asyncio.wait_for(watcher.listening.wait(), 10)
         yield node
     finally:
