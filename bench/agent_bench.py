@@ -51,7 +51,7 @@ from frontdesk.media import g711
 from frontdesk.media.rtp import RtpPacket
 from frontdesk.testing.messages import invite, request, rtp_range_avoiding, sdp_offer
 from frontdesk.testing.pcap import read_udp
-from frontdesk.testing.sipp import free_port, percentile
+from frontdesk.testing.sipp import free_port, free_sip_port, percentile
 from frontdesk.testing.speech import speech_pcm
 
 FAKES = "frontdesk.testing.agent_fakes:fixed_latency_providers"
@@ -80,7 +80,7 @@ async def serve(factory: str, workers: int) -> None:
     from frontdesk.edge.server import EdgeServer
 
     logging.basicConfig(level=logging.WARNING)
-    sip_port = free_port()
+    sip_port = free_sip_port()
     settings = load_settings(
         None,
         sip_host="127.0.0.1",

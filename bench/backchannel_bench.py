@@ -32,7 +32,7 @@ from bench.agent_bench import Sip, loud, open_sip, place_call
 from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.calls.record import CallRecord
 from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port
+from frontdesk.testing.sipp import free_sip_port
 from frontdesk.testing.speech import speech_pcm
 
 GREETING = (
@@ -123,7 +123,7 @@ async def main_async(quick: bool) -> list[str]:
     interruptions = [(text, speech_pcm(text, RATE)) for text in INTERRUPTIONS]
     if quick:
         backchannels, interruptions = backchannels[:3], interruptions[:2]
-    sip_port = free_port()
+    sip_port = free_sip_port()
     settings = load_settings(
         None,
         sip_host="127.0.0.1",

@@ -46,7 +46,13 @@ from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media.g722 import G722_PT, G722Codec
 from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import SippResult, free_port, percentile, run_sipp, write_rtp_pcap
+from frontdesk.testing.sipp import (
+    SippResult,
+    free_sip_port,
+    percentile,
+    run_sipp,
+    write_rtp_pcap,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIPP = ROOT / "tests" / "data" / "sipp"
@@ -84,7 +90,7 @@ def cpu_seconds() -> float:
 
 def bench_settings(**overrides: object) -> Settings:
     """A node on loopback with free ports, room for 2,000 calls, quiet logs."""
-    sip_port = free_port()
+    sip_port = free_sip_port()
     values: dict[str, object] = {
         "sip_host": "127.0.0.1",
         "sip_port": sip_port,

@@ -41,7 +41,7 @@ import soxr
 
 from bench.agent_bench import GREETING, Greeter, Leg, Sip, ms, open_sip, place_call
 from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port
+from frontdesk.testing.sipp import free_sip_port
 from frontdesk.testing.speech import VOICES, paused_speech_pcm, speech_pcm
 
 OFFLINE = "frontdesk.agent.call_providers:providers_for_call"
@@ -125,7 +125,7 @@ async def serve(mode: str, workers: int) -> None:
 
     agent_host.spec_for_call = spec_with_mode  # type: ignore[assignment]
 
-    sip_port = free_port()
+    sip_port = free_sip_port()
     settings = load_settings(
         None,
         sip_host="127.0.0.1",

@@ -16,7 +16,7 @@ from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer, Responder
 from frontdesk.sip.timers import TimerValues
 from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port
+from frontdesk.testing.sipp import free_sip_port
 
 REPO = Path(__file__).resolve().parent.parent
 SIPP_DATA = REPO / "tests" / "data" / "sipp"
@@ -32,7 +32,7 @@ def require_tool(name: str, package: str) -> None:
 
 
 def edge_settings(**overrides: Any) -> Settings:
-    sip_port = int(overrides.pop("sip_port", free_port()))
+    sip_port = int(overrides.pop("sip_port", free_sip_port()))
     values: dict[str, Any] = {
         "sip_host": "127.0.0.1",
         "sip_port": sip_port,

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_tool
 
 from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port, run_sipp
+from frontdesk.testing.sipp import free_port, free_sip_port, run_sipp
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ FRONTDESK = [sys.executable, "-m", "frontdesk"]
 
 def node_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-    sip_port = free_port()
+    sip_port = free_sip_port()
     env.update(
         FRONTDESK_SIP_HOST="127.0.0.1",
         FRONTDESK_SIP_PORT=str(sip_port),

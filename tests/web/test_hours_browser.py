@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page
+from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool, wait_for
 from tests.web.conftest import (
     ALPHA_MEMBER,
@@ -33,15 +34,10 @@ from tests.web.conftest import (
 )
 from tests.web.test_api import login_client
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
-from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool, open_pool
 from frontdesk.store.orgs import get_org_config
-from frontdesk.store.routing import RoutingWatcher, load_routing_table
-from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.routing import RoutingWatcher
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.baresip import place_call
 from frontdesk.testing.speech import caller_wav, transcribe
@@ -64,26 +60,11 @@ async def agent_node(web: WebApp, tmp_path: Path) -> AsyncIterator[AgentNode]:
     require_tool("baresip", "baresip")
     settings = edge_settings(agent_workers=1, data_dir=tmp_path / "data", media_timeout=30.0)
     pool = await open_pool(web.conninfo, max_size=4)
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    watcher = RoutingWatcher(pool, "IT", routing.swap)
-    admission = Admission(pool, routing, node_id="hours-edge", node_max_calls=4, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, "hours-edge", retry_s=0.2)
-    tasks = [asyncio.create_task(recorder.run()), asyncio.create_task(watcher.run())]
-    host = AgentHost(settings, pool)
-    await host.start()
-    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    await edge.start()
     try:
-        await asyncio.wait_for(watcher.listening.wait(), 10)
-        yield AgentNode(settings, pool, watcher)
+        async with running_call_node(pool, settings, node_max_calls=4, watch_routing=True) as node:
+            assert node.watcher is not None
+            yield AgentNode(settings, pool, node.watcher)
     finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()
 
 

@@ -21,16 +21,13 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
+from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
 from tests.web.conftest import ALPHA_MEMBER, ALPHA_NUMBERS, ALPHA_OWNER, WebApp, login, screenshot
 
-from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import Route, RoutingDecider, RoutingTable
 from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
-from frontdesk.store.routing import RoutingWatcher, load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.testing.baresip import place_call
 from frontdesk.testing.speech import caller_wav, transcribe
 
@@ -56,37 +53,18 @@ async def live_node(web: WebApp, tmp_path: Path) -> AsyncIterator[LiveNode]:
     require_tool("baresip", "baresip")
     settings = edge_settings(agent_workers=1, data_dir=tmp_path / "data", media_timeout=30.0)
     pool = await open_pool(web.conninfo, max_size=4)
-    decider = RoutingDecider(await load_routing_table(pool, "IT"))
-    node = LiveNode(edge=None, decider=decider, sip_port=settings.sip_port)  # type: ignore[arg-type]
-
-    def reloaded(table: RoutingTable) -> None:
-        decider.swap(table)
-        node.reloads.append((time.perf_counter(), table))
-
-    watcher = RoutingWatcher(pool, "IT", reloaded)
-    admission = Admission(pool, decider, node_id=settings.node_id, node_max_calls=4, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-    tasks = [
-        asyncio.create_task(watcher.run()),
-        asyncio.create_task(recorder.run()),
-        asyncio.create_task(admission.run_heartbeat()),
-    ]
-    host = AgentHost(settings, pool)
-    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    try:  # a start that fails half-way still stops what it started
-        await host.start()
-        await edge.start()
-        node.edge = edge
-        await asyncio.wait_for(watcher.listening.wait(), 10)
-        yield node
+    reloads: list[tuple[float, RoutingTable]] = []
+    try:
+        async with running_call_node(
+            pool,
+            settings,
+            node_max_calls=4,
+            heartbeat=True,
+            watch_routing=True,
+            on_routing=lambda table: reloads.append((time.perf_counter(), table)),
+        ) as node:
+            yield LiveNode(node.edge, node.routing, settings.sip_port, reloads)
     finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()
 
 

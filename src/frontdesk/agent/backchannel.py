@@ -3,7 +3,11 @@
 Owns: `is_backchannel(text)`, the decision (pure: text in, bool out) that lets the agent
 talk on when the caller, while it speaks, only acknowledges ("mm-hmm", "yeah", "okay"),
 coughs or breathes (whisper writes nothing, or a sound in brackets: "[coughs]", "(sighs)",
-"*cough*"). Anything with another word ("wait", "stop", "no", a question) interrupts.
+"*cough*"). Two words or more with any other word ("wait, stop", a question) interrupt. One
+word alone interrupts only when it is a word people stop a speaker with ("stop", "wait",
+"no", "sorry", "hello", "aspetta", "scusi", …): a lone other word is most often whisper's
+mishearing of a short acknowledgement (piper's "Yeah." over the G.711 line has come out as
+"Up."), the same reason livekit-agents has `min_interruption_words`.
 
 How it is used: the session pauses the agent's audio as soon as the caller's voice lasts
 `min_duration` (so a real interruption stops it at once); when the caller's words arrive,
@@ -29,11 +33,23 @@ __all__ = ["Transcribing", "is_backchannel"]
 _ACKNOWLEDGEMENTS = frozenset(
     {
         "mm", "mmm", "mhm", "mmhmm", "mmhm", "hm", "hmm", "uhhuh", "uh", "um", "ah",
-        "aha", "oh", "ok", "okay", "yeah", "yes", "yep", "yup", "right", "sure", "alright",
-        "i see", "got it", "cool", "fine", "great", "good",
+        "aha", "oh", "ooh", "ow", "ok", "okay", "yeah", "yes", "yep", "yup", "right", "sure",
+        "alright", "i see", "got it", "cool", "fine", "great", "good",
+        "sì", "si", "certo", "esatto", "va bene", "vabbè", "capito", "perfetto", "giusto",
     }
 )  # fmt: skip
+#: the one-word interruptions (English and Italian); any other lone word is no interruption
+_STOP_WORDS = frozenset(
+    {
+        "stop", "wait", "no", "nope", "sorry", "hello", "hey", "hold", "excuse", "pardon",
+        "what", "help", "operator", "actually", "but",
+        "aspetta", "aspetti", "basta", "scusi", "scusa", "pronto", "ferma", "fermo", "senta",
+        "ma", "allora",
+    }
+)  # fmt: skip
+# ("ow": whisper tiny's hearing of a piper "uh-huh")
 _SOUND = re.compile(r"^[\[(*].*[\])*]$")  # whisper's "[coughs]", "(sighs)", "*cough*"
+_LETTERS = re.compile(r"[^\w ]|[\d_]")  # keeps letters (also "sì") and spaces
 
 
 def is_backchannel(text: str) -> bool:
@@ -42,10 +58,13 @@ def is_backchannel(text: str) -> bool:
     if not said or _SOUND.match(said):
         return True
     # "Mm-hmm." → "mmhmm"; "Okay, okay." → two acknowledgements
-    phrases = [re.sub(r"[^a-z ]", "", p).strip() for p in re.split(r"[.,!?;]+", said)]
+    phrases = [_LETTERS.sub("", p).strip() for p in re.split(r"[.,!?;]+", said)]
     phrases = [p for p in phrases if p]
     if not phrases:
         return True  # punctuation only
+    words = " ".join(phrases).split()
+    if len(words) == 1:
+        return words[0] not in _STOP_WORDS
     for phrase in phrases:
         if phrase in _ACKNOWLEDGEMENTS or phrase.replace(" ", "") in _ACKNOWLEDGEMENTS:
             continue

@@ -241,6 +241,21 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def free_sip_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """A port free for both UDP and TCP on `host` now: the edge binds SIP on both (a
+    UDP-only pick can collide with a TCP listener or an outgoing connection's port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(attempts):
+        port = free_port(host)
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise SippError(f"found no port free for both UDP and TCP on {host}")
+
+
 def free_udp_block(host: str, count: int, attempts: int = 50) -> int | None:
     """An even port P with P..P+count-1 all free for UDP on `host` now, or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -42,6 +42,7 @@ from frontdesk.testing.sipp import (
     SippResult,
     free_port,
     free_rtp_port,
+    free_sip_port,
     run_sipp,
 )
 
@@ -133,7 +134,7 @@ class Cluster:
         a sipp of the next burst was just given (nor the reverse)."""
         low_ephemeral = _ephemeral_low()
         for _ in range(200):
-            sip_port = free_port()
+            sip_port = free_sip_port()
             if _overlaps(sip_port, sip_port, self._taken):
                 continue
             base = random.randrange(RTP_LOW, low_ephemeral - RTP_RANGE_SIZE, 2)

@@ -17,18 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.audio import read_wav, rms_envelope
 from frontdesk.testing.baresip import BaresipCall, place_call
@@ -61,23 +57,8 @@ async def node(pool: Pool, tmp_path: Path) -> AsyncIterator[Node]:
         await update_number(
             conn, EXTENSION, default_country="IT", override_changes={"greeting": LONG_GREETING}
         )
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-    recorder_task = asyncio.create_task(recorder.run())
-    host = AgentHost(settings, pool)
-    await host.start()
-    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    await edge.start()
-    try:
-        yield Node(settings, edge)
-    finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        recorder_task.cancel()
-        await asyncio.gather(recorder_task, return_exceptions=True)
+    async with running_call_node(pool, settings) as node:
+        yield Node(node.settings, node.edge)
 
 
 def cough(seconds: float = 0.35, seed: int = 7) -> np.ndarray:
@@ -128,13 +109,12 @@ async def test_mm_hmm_and_a_cough_over_the_greeting_do_not_stop_it(
     with_cough(wav, 9.0)
     result = await dial(node, wav, tmp_path)
     said = words(result)
-    print("caller heard:", said)
+    record = node.edge.record(result.call_id or "")
+    assert record is not None
+    print("caller heard:", said, "\ntranscript:", record.transcript)
     assert "thank you for calling" in said, said
     assert "three minutes" in said, said  # the greeting played to its end
     assert "don t know" not in said  # and nothing answered the "mm-hmm"
-    record = node.edge.record(result.call_id or "")
-    assert record is not None
-    print("transcript:", record.transcript)
     agent = [line for line in record.transcript if line.role == "agent"]
     assert agent and agent[0].interrupted is False, record.transcript
     assert [line for line in record.transcript if line.role == "caller"] == [], record.transcript

@@ -13,23 +13,16 @@ import os
 import re
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.call_node import CallNode, running_call_node
 from tests.conftest import SIPP_DATA, edge_settings, require_tool, wait_for
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
-from frontdesk.config import Settings
 from frontdesk.demo import seed_demo
-from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.audio import read_wav, rms_envelope
 from frontdesk.testing.baresip import BaresipCall, place_call
@@ -42,13 +35,7 @@ ORDERS = "+390551234567"  # greeting override "Ready to take your order"
 INFO = "+390551234568"  # greeting override "How can I help?"
 
 
-@dataclass
-class AgentNode:
-    settings: Settings
-    edge: EdgeServer
-    host: AgentHost
-    recorder: SessionRecorder
-    pool: Pool
+AgentNode = CallNode
 
 
 LONG_GREETING = (
@@ -67,23 +54,8 @@ async def agent_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
         await update_number(
             conn, "1000", default_country="IT", override_changes={"greeting": LONG_GREETING}
         )
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-    recorder_task = asyncio.create_task(recorder.run())
-    host = AgentHost(settings, pool)
-    await host.start()
-    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    await edge.start()
-    try:
-        yield AgentNode(settings, edge, host, recorder, pool)
-    finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        recorder_task.cancel()
-        await asyncio.gather(recorder_task, return_exceptions=True)
+    async with running_call_node(pool, settings) as node:
+        yield node
 
 
 async def call(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.call_node import running_call_node
 from tests.conftest import SIPP_DATA, edge_settings, require_tool
 from tests.fakes.openai_server import (
     CallTool,
@@ -28,15 +29,11 @@ from tests.fakes.openai_server import (
     tool_results,
 )
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.baresip import BaresipCall, place_call
@@ -97,25 +94,8 @@ async def llm_node(pool: Pool, tmp_path: Path) -> AsyncIterator[LLMNode]:
                     "system_prompt": PROMPT,
                 },
             )
-        routing = RoutingDecider(await load_routing_table(pool, "IT"))
-        admission = Admission(
-            pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5
-        )
-        await admission.register()
-        recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-        recorder_task = asyncio.create_task(recorder.run())
-        host = AgentHost(settings, pool)
-        await host.start()
-        edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-        await edge.start()
-        try:
-            yield LLMNode(settings, edge, pool, recorder, server, holder)
-        finally:
-            await edge.stop(grace=0.5)
-            await host.stop()
-            await recorder.flush()
-            recorder_task.cancel()
-            await asyncio.gather(recorder_task, return_exceptions=True)
+        async with running_call_node(pool, settings) as node:
+            yield LLMNode(settings, node.edge, pool, node.recorder, server, holder)
 
 
 def words(text: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.call_node import running_call_node
 from tests.conftest import SIPP_DATA, edge_settings, require_tool
 from tests.integration.store.test_agent_calls import (
     INFO,
@@ -23,15 +24,9 @@ from tests.integration.store.test_agent_calls import (
     words,
 )
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.demo import seed_demo
-from frontdesk.edge.server import EdgeServer
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.baresip import place_call
 from frontdesk.testing.sipp import free_udp_block, run_sipp
@@ -53,23 +48,8 @@ async def keys_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]:
             default_country="IT",
             override_changes={"key_actions": {"0": "transfer"}},
         )
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-    recorder_task = asyncio.create_task(recorder.run())
-    host = AgentHost(settings, pool)
-    await host.start()
-    edge = EdgeServer(settings, admission, on_record=recorder.submit, responder=host.run_call)
-    await edge.start()
-    try:
-        yield AgentNode(settings, edge, host, recorder, pool)
-    finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        recorder_task.cancel()
-        await asyncio.gather(recorder_task, return_exceptions=True)
+    async with running_call_node(pool, settings) as node:
+        yield node
 
 
 async def test_g722_call_hears_the_greeting_and_the_agent_hears_the_caller(

@@ -17,21 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
 
-from frontdesk.agent.host import AgentHost
 from frontdesk.agent.summary import PostCallSummaries
-from frontdesk.calls.record import CallRecord
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.config import Settings
 from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.notify.dispatcher import OutboxDispatcher
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.orgs import set_org_config
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.baresip import place_call
 from frontdesk.testing.receivers import SmtpSink, WebhookReceiver
@@ -80,36 +75,18 @@ async def notifying_node(pool: Pool, tmp_path: Path) -> AsyncIterator[NotifyingN
                 "webhook_secret": SECRET,
             },
         )
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
     dispatcher = OutboxDispatcher(pool, settings)
     summaries = PostCallSummaries(pool, settings, on_enqueued=dispatcher.wake)
-
-    def on_record(record: CallRecord) -> None:
-        recorder.submit(record)
-        summaries.submit(record)
-
-    tasks = [
-        asyncio.create_task(recorder.run()),
-        asyncio.create_task(dispatcher.run()),
-        asyncio.create_task(summaries.run()),
-    ]
-    host = AgentHost(settings, pool)
-    host.on_outbox = dispatcher.wake
-    await host.start()
-    edge = EdgeServer(settings, admission, on_record=on_record, responder=host.run_call)
-    await edge.start()
     try:
-        yield NotifyingNode(settings, edge, pool, smtp, hooks, summaries)
+        async with running_call_node(
+            pool,
+            settings,
+            also_on_record=summaries.submit,
+            on_outbox=dispatcher.wake,
+            background=(("dispatcher", dispatcher.run()), ("summaries", summaries.run())),
+        ) as node:
+            yield NotifyingNode(settings, node.edge, pool, smtp, hooks, summaries)
     finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await recorder.flush()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await hooks.stop()
         smtp.stop()
 

@@ -16,19 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
 from tests.integration.store.test_agent_calls import INFO, AgentNode, call, heard, words
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
 from frontdesk.demo import seed_demo
-from frontdesk.edge.server import EdgeServer
 from frontdesk.recordings.writer import RecordingWriter
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.testing.audio import Correlation, best_lag, read_wav, rms_envelope
 
@@ -46,28 +41,9 @@ async def recording_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]
         await update_number(
             conn, INFO, default_country="IT", override_changes={"record_calls": True}
         )
-    routing = RoutingDecider(await load_routing_table(pool, "IT"))
-    admission = Admission(pool, routing, node_id=settings.node_id, node_max_calls=10, node_ttl=5)
-    await admission.register()
-    recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
-    recorder_task = asyncio.create_task(recorder.run())
     writer = RecordingWriter(settings.recordings_path)
-    writer.start()
-    host = AgentHost(settings, pool)
-    await host.start()
-    edge = EdgeServer(
-        settings, admission, on_record=recorder.submit, responder=host.run_call, recordings=writer
-    )
-    await edge.start()
-    try:
-        yield AgentNode(settings, edge, host, recorder, pool)
-    finally:
-        await edge.stop(grace=0.5)
-        await host.stop()
-        await asyncio.to_thread(writer.stop)
-        await recorder.flush()
-        recorder_task.cancel()
-        await asyncio.gather(recorder_task, return_exceptions=True)
+    async with running_call_node(pool, settings, recordings=writer) as node:
+        yield node
 
 
 def envelope(samples: np.ndarray, rate: int) -> np.ndarray:

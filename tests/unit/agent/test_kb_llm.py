@@ -307,6 +307,16 @@ def test_intents_by_meaning() -> None:
     assert intent("Can I speak to a real person?") == "transfer"
     assert intent("Do you deliver?") == "none"
     assert intent("What time do you close?") == "none"
+    # acknowledgements are near "OK, have a nice day" by meaning, and are no goodbye
+    for ack in ("Okay.", "Yeah", "Right.", "Hmm.", "Oh, yeah.", "Sure.", "Up."):
+        assert intent(ack) == "none", ack
+
+
+async def test_okay_after_an_answer_neither_hangs_up_nor_declines() -> None:
+    agent = ReceptionAgent()
+    [events] = await run_turns(agent, "Okay.")
+    assert calls(events) == [] and agent.ended == 0
+    assert said(events) == "Is there anything else I can help you with?"
 
 
 def test_confirmation_words_drop_the_request_phrasing() -> None:

@@ -45,6 +45,7 @@ from livekit.agents.llm.tool_context import Tool, ToolChoice, get_fnc_tool_names
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions
 from livekit.agents.types import NotGivenOr as _NotGivenOr
 
+from frontdesk.agent.backchannel import is_backchannel
 from frontdesk.agent.providers.embedder import TextEmbedder, load_embedder
 from frontdesk.agent.providers.knowledge import (
     MIN_TICKET_WORDS,
@@ -72,6 +73,7 @@ __all__ = [
 CREATE_TICKET = "create_ticket"
 TRANSFER = "transfer_to_human"
 END_CALL = "end_call"
+ANYTHING_ELSE = "Is there anything else I can help you with?"
 
 # The questions we ask when a ticket was announced without its content. The next user turn
 # is the content: recognised by finding one of these exact lines as our previous reply.
@@ -268,6 +270,8 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
             return self._ticket(intent.kind, intent.label, said, said, tool_names)
         if match is not None:
             return Reply(self._with_followup(match.answer))
+        if is_backchannel(said):  # "Okay." after an answer: no question to decline
+            return Reply(ANYTHING_ELSE)
         return Reply(self._dont_know(tool_names))
 
     def _ticket(
@@ -325,7 +329,7 @@ class KnowledgeBaseLLM(llm.LLM[Never]):
         )
 
     def _with_followup(self, answer: str) -> str:
-        return f"{answer} Is there anything else I can help you with?"
+        return f"{answer} {ANYTHING_ELSE}"
 
     def _dont_know(self, tool_names: frozenset[str]) -> str:
         offers = []

@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from frontdesk.agent.backchannel import is_backchannel
 from frontdesk.agent.providers.embedder import TextEmbedder, Vectors
 from frontdesk.agent.providers.knowledge_texts import BACKGROUND, INTENT_EXAMPLES
 
@@ -419,7 +420,9 @@ def understand(text: str, vector: Vectors, examples: IntentExamples) -> Classifi
     """The intent of one utterance: the word rules first for what they are sure of
     (goodbye, transfer), then the nearest examples by meaning, then the word rules."""
     by_words = classify(text)
-    if by_words.intent in ("goodbye", "transfer"):
+    if by_words.intent in ("goodbye", "transfer") or is_backchannel(text):
+        # an acknowledgement ("okay", "yeah", "right") sits close to every example by
+        # meaning (nearest: "OK, have a nice day"): it is no request, and no goodbye
         return by_words
     near = examples.nearest(vector)
     question = near.pop("question")
@@ -427,7 +430,10 @@ def understand(text: str, vector: Vectors, examples: IntentExamples) -> Classifi
     asking = is_question(text)
     least = QUESTION_INTENT_MIN_SIMILARITY if asking else INTENT_MIN_SIMILARITY
     margin = QUESTION_INTENT_MARGIN if asking else INTENT_MARGIN
-    if value >= least and value - question >= margin:
+    # ending the call on a lone word by meaning alone ("Up." is nearest a goodbye) would
+    # hang up on a caller whisper misheard; a bare "bye" is caught by the word rules
+    lone_goodbye = name == "goodbye" and len(words(text)) < 2
+    if value >= least and value - question >= margin and not lone_goodbye:
         return _TICKETS[name]
     if by_words.intent == "ticket" and not asking:
         return by_words
