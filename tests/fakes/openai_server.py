@@ -6,7 +6,9 @@ carrying `role`, text as `delta.content` fragments, tool calls as `delta.tool_ca
 fragments (`index`, then `id`, `type` and `function.name` once, then `function.arguments`
 in pieces), a last choice chunk with `finish_reason` (`stop` or `tool_calls`), a usage
 chunk with empty `choices` when `stream_options.include_usage` is asked, then
-`data: [DONE]`), and `GET /v1/models` (what the openai plugin's prewarm asks). Errors
+`data: [DONE]`), `POST /v1/audio/speech` (the input spoken by the test voice, piper,
+as `audio/wav` at 24 kHz, what an OpenAI-compatible server that ignores `stream_format`
+sends), and `GET /v1/models` (what the openai plugin's prewarm asks). Errors
 are the API's error object (`{"error": {"message", "type", "code"}}`) with an HTTP status.
 
 What to answer is a script: a function of the request (its JSON body) returning a step:
@@ -22,9 +24,11 @@ Must not: be imported by the product. It is a test peer, like sipp and baresip.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +46,9 @@ __all__ = [
     "last_user_text",
     "tool_results",
 ]
+
+
+SPEECH_RATE = 24000  # what OpenAI's speech endpoint sends
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class FakeOpenAIServer:
         self.script = script
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        self.speech_requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._ids = itertools.count(1)
         self._closing = asyncio.Event()
@@ -139,6 +147,7 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -156,6 +165,20 @@ class FakeOpenAIServer:
         return web.json_response(
             {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "test"}]}
         )
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        from frontdesk.testing.speech import speech_pcm
+
+        body = await request.json()
+        self.speech_requests.append(body)
+        pcm = await asyncio.to_thread(speech_pcm, str(body["input"]), SPEECH_RATE)
+        out = io.BytesIO()
+        with wave.open(out, "wb") as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(SPEECH_RATE)
+            writer.writeframes(pcm)
+        return web.Response(body=out.getvalue(), content_type="audio/wav")
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         try:

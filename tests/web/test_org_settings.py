@@ -13,6 +13,7 @@ from contextlib import closing
 
 import httpx
 import pytest
+from tests.integration.store.support import run_async
 from tests.web.conftest import (
     ALPHA_MEMBER,
     ALPHA_NUMBERS,
@@ -22,6 +23,10 @@ from tests.web.conftest import (
     WebApp,
 )
 from tests.web.test_api import login_client
+
+from frontdesk.store.engine import open_pool
+from frontdesk.store.numbers import update_number
+from frontdesk.store.tx import operator_tx
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +209,9 @@ def test_number_reset_returns_to_the_organization_value(web: WebApp) -> None:
         assert (
             'id="origin-greeting" data-origin="inherited"' in client.get(f"/numbers/{number}").text
         )
-        bad = client.post(f"/numbers/{number}/reset", data={"csrf_token": csrf, "field": "stt"})
+        bad = client.post(
+            f"/numbers/{number}/reset", data={"csrf_token": csrf, "field": "no_such_setting"}
+        )
         assert bad.status_code == 422
     member, member_csrf = session(web, ALPHA_MEMBER)
     with closing(member):
@@ -224,3 +231,40 @@ def test_voice_sample_is_the_greeting_as_audio(web: WebApp) -> None:
     with wave.open(io.BytesIO(answer.content)) as wav:
         seconds = wav.getnframes() / wav.getframerate()
     assert seconds > 0.8  # "Hello, how can I help you?"
+
+
+async def _override_from_the_cli(conninfo: str, number: str, changes: dict[str, object]) -> None:
+    pool = await open_pool(conninfo, max_size=1)
+    try:
+        async with operator_tx(pool, actor="test") as conn:
+            await update_number(conn, number, default_country="IT", override_changes=changes)
+    finally:
+        await pool.close()
+
+
+def test_number_page_shows_and_resets_hours_and_other_cli_overrides(web: WebApp) -> None:
+    """Business hours (and keys only the CLI sets, like recording) overridden on a number
+    are shown as overridden on its page, and "reset" returns them to the organization's."""
+    phone = ALPHA_NUMBERS[1]
+    number = web.numbers[phone]
+    hours = {"timezone": "Europe/Rome", "weekly": {"mon": [{"opens": "09:00", "closes": "13:00"}]}}
+    run_async(
+        _override_from_the_cli(web.conninfo, phone, {"business_hours": hours, "record_calls": True})
+    )
+    client, csrf = session(web, ALPHA_OWNER)
+    with closing(client):
+        page = client.get(f"/numbers/{number}").text
+        assert 'id="origin-business_hours" data-origin="overridden"' in page
+        assert 'id="origin-record_calls" data-origin="overridden"' in page
+        assert 'form="reset-business_hours"' in page and 'id="reset-record_calls"' in page
+        for field in ("business_hours", "record_calls"):
+            reset = client.post(
+                f"/numbers/{number}/reset", data={"csrf_token": csrf, "field": field}
+            )
+            assert reset.status_code == 303, reset.text
+        page = client.get(f"/numbers/{number}").text
+        assert 'id="origin-business_hours" data-origin="inherited"' in page
+        assert "origin-record_calls" not in page
+    with web.client(web.tokens[ALPHA_OWNER]) as api:
+        shown = api.get(f"/api/v1/numbers/{number}").json()
+    assert "business_hours" not in str(shown.get("config_override", {})), shown

@@ -25,6 +25,7 @@ from frontdesk.web.org_settings import installed_voices
 from frontdesk.web.service import (
     EDITABLE_OVERRIDES,
     RESETTABLE,
+    SHOWN_ON_THEIR_OWN,
     FieldErrors,
     NumberEdit,
     NumberView,
@@ -88,6 +89,8 @@ async def number_page(
             "banner": banner(done),
             "editable": can_edit(user, view),
             "voices": installed_voices("offline"),
+            "resettable": RESETTABLE,
+            "shown_on_their_own": SHOWN_ON_THEIR_OWN,
         },
     )
 
@@ -143,6 +146,8 @@ async def number_save(
                 "saved": False,
                 "editable": True,
                 "voices": installed_voices("offline"),
+                "resettable": RESETTABLE,
+                "shown_on_their_own": SHOWN_ON_THEIR_OWN,
             },
             status_code=422,
         )

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from frontdesk.web.auth import CurrentUser, PoolDep, csrf_protect
+from frontdesk.web.auth import CurrentUser, PoolDep, SettingsDep, csrf_protect
 from frontdesk.web.kb_import import MAX_UPLOAD, ImportPreview, ImportProblem, read_text, read_upload
 from frontdesk.web.org_settings import (
     TEXT_FIELDS,
@@ -85,7 +85,7 @@ def _page(
             "rows": entries,
             "errors": errors or {},
             "voices": installed_voices(config.tts),
-            "sample_ready": config.tts == "offline",
+            "cloud_voice": "" if config.tts == "offline" else config.tts,
             "preview": preview,
             "import_error": import_error,
             "banner": banner(done),
@@ -255,12 +255,14 @@ async def knowledge_import_confirm(
 
 
 @router.get("/organization/voice-sample")
-async def org_voice_sample(user: CurrentUser, pool: PoolDep, org: OrgQuery = None) -> Response:
+async def org_voice_sample(
+    user: CurrentUser, pool: PoolDep, node: SettingsDep, org: OrgQuery = None
+) -> Response:
     """The saved greeting in the organization's voice (WAV), for the page's <audio>."""
     settings = await load_org_settings(pool, user, org)
     config = settings.config
     try:
-        wav = await voice_sample(config.greeting, config.language, config.tts)
+        wav = await voice_sample(config.greeting, config, node)
     except SampleUnavailable as exc:
         raise HTTPException(409, str(exc)) from exc
     return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})

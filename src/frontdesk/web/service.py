@@ -30,8 +30,15 @@ from frontdesk.web.auth import require_owner, scoped_tx
 
 #: the overrides a tenant edits on a number's page (all of TenantConfig stays CLI-editable)
 EDITABLE_OVERRIDES: Final = ("greeting", "language", "voice", "system_prompt", "transfer_target")
-#: what a number's page shows as inherited or overridden, each with "reset"
-RESETTABLE: Final = (*EDITABLE_OVERRIDES, "knowledge_base", "knowledge_text")
+#: what a number's page shows as inherited or overridden, each with "reset": every key
+#: (business hours, recording, keys, notifications… are set per number from the CLI)
+RESETTABLE: Final = (
+    *EDITABLE_OVERRIDES,
+    *(key for key in TenantConfig.model_fields if key not in EDITABLE_OVERRIDES),
+)
+#: the keys the number's page shows in a line of their own; the others are listed together
+SHOWN_ON_THEIR_OWN: Final = (*EDITABLE_OVERRIDES, "knowledge_base", "knowledge_text",
+                             "business_hours")  # fmt: skip
 MAX_LABEL: Final = 200
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "ProviderProblem",
     "Providers",
     "build_providers",
+    "build_tts",
     "check_provider_keys",
 ]
 
@@ -200,6 +201,14 @@ def _build_cloud_llm(config: TenantConfig, settings: Settings) -> llm.LLM[Any]:
     from livekit.plugins import openai
 
     return openai.LLM(model=config.llm_model or DEFAULT_OPENAI_LLM_MODEL, **_openai_args(settings))
+
+
+def build_tts(
+    config: TenantConfig, settings: Settings, http_session: aiohttp.ClientSession | None
+) -> tts.TTS[Any]:
+    """The configured voice alone, with no fallback (the settings page's voice sample:
+    a sample of the cloud voice must not silently be the offline one)."""
+    return _build_tts(config, settings, http_session)
 
 
 def _build_tts(
