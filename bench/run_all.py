@@ -25,6 +25,7 @@ def main() -> None:
         ("bench.security_headers", ["--requests", "2000" if quick else "20000"]),
         ("bench.outbox_bench", ["--calls", "20" if quick else "100"]),
         ("bench.recording_bench", quick),
+        ("bench.tryit_bench", ["--rounds", "2" if quick else "5"]),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)

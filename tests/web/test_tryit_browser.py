@@ -14,43 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from playwright.async_api import Page
-from prometheus_client import CollectorRegistry
 from tests.integration.store.support import run_async
 from tests.web.conftest import (
     ALPHA_NUMBERS,
     ALPHA_OWNER,
     CHROMIUM_ARGS,
-    RunningWeb,
     WebApp,
-    _Server,
     login,
     screenshot,
     seed,
     web_settings,
 )
+from tests.web.tryit_support import RECORD_JS, STOP_JS, AgentWeb, decode_webm, sound_spans
 
-from frontdesk.agent.host import AgentHost
-from frontdesk.calls.routing import RoutingDecider
-from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import update_number
-from frontdesk.store.routing import load_routing_table
-from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.tasks import TaskOwner
-from frontdesk.testing.speech import caller_wav, speech_pcm, transcribe, write_wav
-from frontdesk.web.app import create_app
-from frontdesk.web.security import server_config
-from frontdesk.webrtc.calls import BrowserCalls
+from frontdesk.testing.speech import caller_wav, speech_pcm, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -59,83 +45,6 @@ ANSWER = "Yes, within 5 km, for 2 euros."
 QUESTION_AT_S = 7.0  # the greeting is over by then
 CALL_S = 20.0
 NUMBER = ALPHA_NUMBERS[0]
-
-RECORD_JS = """() => new Promise((resolve) => {
-  const start = () => {
-    const t = window.frontdeskTryit;
-    const rec = new MediaRecorder(t.remote, {mimeType: "audio/webm;codecs=opus"});
-    const chunks = [];
-    rec.ondataavailable = (e) => chunks.push(e.data);
-    rec.start(250);
-    window.frontdeskRecording = {rec, chunks, startedAt: performance.now()};
-    resolve(performance.now() - t.clickedAt);
-  };
-  if (window.frontdeskTryit && window.frontdeskTryit.remote.getAudioTracks().length) start();
-  else document.addEventListener("frontdesk:tryit-audio", start, {once: true});
-})"""
-
-STOP_JS = """() => new Promise((resolve) => {
-  const r = window.frontdeskRecording;
-  r.rec.onstop = async () => {
-    const blob = new Blob(r.chunks, {type: "audio/webm"});
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    let text = "";
-    for (let i = 0; i < bytes.length; i += 8192) {
-      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
-    }
-    resolve(btoa(text));
-  };
-  r.rec.stop();
-})"""
-
-
-class AgentWeb(RunningWeb):
-    """The web app with the browser front, admission, the recorder and one agent worker."""
-
-    def start(self) -> None:
-        self.thread.start()
-        assert self.up.wait(120), "the web app with its agent worker did not start"
-        if self.error is not None:
-            raise self.error
-
-    async def _serve(self) -> None:
-        pool = await open_pool(self.conninfo, max_size=6)
-        tasks = TaskOwner("tryit-test")
-        routing = RoutingDecider(await load_routing_table(pool, "IT"))
-        admission = Admission(pool, routing, node_id="tryit", node_max_calls=4, node_ttl=5)
-        await admission.register()
-        recorder = SessionRecorder(pool, "tryit", retry_s=0.2)
-        tasks.spawn(recorder.run(), name="recorder")
-        tasks.spawn(admission.run_heartbeat(), name="heartbeat")
-        host = AgentHost(self.settings, pool)
-        await host.start()
-        self.browser_calls = BrowserCalls(admission, host.run_call, recorder.submit, 60.0)
-
-        async def ready() -> dict[str, bool]:
-            return {"database": True}
-
-        app = create_app(
-            settings=self.settings, pool=pool, registry=CollectorRegistry(), ready=ready,
-            tasks=tasks, browser_calls=self.browser_calls,
-        )  # fmt: skip
-        self.app = app
-        self.server = _Server(
-            server_config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
-        )
-        serving = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        try:
-            while not self.server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            self.up.set()
-            await serving
-        finally:
-            await self.browser_calls.close()
-            await host.stop()
-            await recorder.flush()
-            app.state.live.close()
-            await admission.aclose()
-            await tasks.close()
-            await pool.close()
 
 
 async def _with_knowledge(conninfo: str) -> None:
@@ -163,37 +72,6 @@ def agent_web(web_db: str, tmp_path: Path) -> Iterator[WebApp]:
         yield WebApp(running.url, web_db, running.settings, seeded["tokens"], seeded["numbers"])
     finally:
         running.stop()
-
-
-def decode_webm(data: bytes, path: Path) -> tuple[Path, np.ndarray]:
-    """The recorded WebM/Opus as a 16 kHz mono WAV (and its samples)."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-    pcm = bytearray()
-    with av.open(io.BytesIO(data)) as container:
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                pcm += bytes(out.planes[0])[: 2 * out.samples]
-    write_wav(path, bytes(pcm), 16000)
-    return path, np.frombuffer(bytes(pcm), dtype="<i2").astype(np.float32) / 32768
-
-
-def sound_spans(samples: np.ndarray, rate: int = 16000) -> list[tuple[float, float]]:
-    """(start s, end s) of each run of sound (20 ms RMS above -40 dBFS, gaps ≤ 0.5 s)."""
-    hop = rate // 50
-    rms = [
-        float(np.sqrt(np.mean(np.square(samples[i : i + hop]))))
-        for i in range(0, len(samples) - hop, hop)
-    ]
-    spans: list[tuple[float, float]] = []
-    for index, value in enumerate(rms):
-        if value <= 0.01:
-            continue
-        at = index / 50
-        if spans and at - spans[-1][1] <= 0.5:
-            spans[-1] = (spans[-1][0], at + 0.02)
-        else:
-            spans.append((at, at + 0.02))
-    return spans
 
 
 async def history_rows(conninfo: str, caller: str) -> list[tuple[str, str]]:
