@@ -1,5 +1,5 @@
-"""`make bench`: every benchmark in one run (about 8 minutes), printing the Markdown for
-docs/benchmarks.md.
+"""`make bench`: every benchmark in one run (about 25 minutes; `--quick` about 12), printing
+the Markdown for docs/benchmarks.md.
 
 python -m bench.run_all [--quick]
 """
@@ -26,6 +26,11 @@ def main() -> None:
         ("bench.outbox_bench", ["--calls", "20" if quick else "100"]),
         ("bench.recording_bench", quick),
         ("bench.tryit_bench", ["--rounds", "2" if quick else "5"]),
+        ("bench.codec_bench", []),
+        ("bench.kb_bench", []),
+        ("bench.turn_bench", []),
+        ("bench.org_settings_bench", ["--requests", "50" if quick else "200"]),
+        ("bench.tickets_bench", ["--requests", "50" if quick else "200"]),
     )
     for module, args in runs:
         subprocess.run([sys.executable, "-m", module, *args], check=True)

@@ -65,16 +65,17 @@ class CallSetup:
         server_call: ServerCall,
         facts: InviteFacts,
         admitted: Admitted,
-        offer: SessionDescription,
+        negotiated: SdpAnswer,
         now: float,
         on_hangup: Hangup,
         on_transfer: Transfer,
     ) -> tuple[EdgeCall, bytes]:
-        """Bind the call's RTP/RTCP ports and return the call with its answer SDP."""
+        """Bind the call's RTP/RTCP ports and return the call with its answer SDP: the
+        answer `check_offer` negotiated, printed with the bound port."""
         loop = asyncio.get_running_loop()
         for _attempt in range(_BIND_ATTEMPTS):
             port = self.ports.allocate()
-            answer = negotiate(offer, self.local_media(port))
+            answer = negotiated.on_port(port)
             media = MediaSession(
                 codec=answer.codec,
                 payload_type=answer.payload_type,

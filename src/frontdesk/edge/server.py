@@ -236,7 +236,7 @@ class EdgeServer:
         record = self.teardown.open_record(facts)
         # 1. what the offer allows: a call we cannot carry is refused before admission
         try:
-            offer, _ = self.setup.check_offer(server_call.invite.body)
+            _, negotiated = self.setup.check_offer(server_call.invite.body)
         except SdpError as exc:
             log.info("call %s: offer refused: %s", facts.call_id, exc)
             bad = RefusalReason.BAD_SDP if exc.status == 400 else RefusalReason.UNACCEPTABLE_MEDIA
@@ -263,7 +263,7 @@ class EdgeServer:
                 server_call,
                 facts,
                 decision,
-                offer,
+                negotiated,
                 loop.time(),
                 self._agent_hangup,
                 self.transfer,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from frontdesk.errors import SdpError
 
@@ -444,6 +444,18 @@ class SdpAnswer:
     answer_direction: str = "sendrecv"
     #: the answer as a value, for callers that want to look at it
     description: SessionDescription | None = None
+    #: which of the answer's m-lines carries the call (the others are answered with port 0)
+    stream_index: int = 0
+
+    def on_port(self, port: int) -> SdpAnswer:
+        """This answer with our RTP port set: an offer is negotiated once, before the port
+        is known, and printed again for the port the call binds."""
+        if self.description is None:
+            raise ValueError("an answer without its description cannot change port")
+        media = list(self.description.media)
+        media[self.stream_index] = replace(media[self.stream_index], port=port)
+        description = replace(self.description, media=tuple(media))
+        return replace(self, sdp=bytes(description), description=description)
 
 
 def negotiate(offer: SessionDescription, local: LocalMedia) -> SdpAnswer:
@@ -517,6 +529,7 @@ def negotiate(offer: SessionDescription, local: LocalMedia) -> SdpAnswer:
         on_hold=on_hold,
         answer_direction=answer_direction,
         description=description,
+        stream_index=index,
     )
 
 

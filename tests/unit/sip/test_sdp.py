@@ -546,3 +546,23 @@ def test_local_media_defaults() -> None:
     assert local.codecs == ("G722", "PCMU", "PCMA")
     assert local.telephone_event
     assert b"o=frontdesk 0 0 IN IP4 10.0.0.5" in answer(YEASTAR, local).sdp
+
+
+def test_an_answer_negotiated_once_is_printed_for_the_bound_port() -> None:
+    """The edge negotiates before it binds a port; `on_port` only sets the port: the same
+    answer as negotiating again with that port, the rejected stream still at port 0."""
+    data = sdp(
+        "v=0",
+        "o=- 1 1 IN IP4 192.168.1.10",
+        "s=-",
+        "c=IN IP4 192.168.1.10",
+        "t=0 0",
+        "m=video 5000 RTP/AVP 31",
+        "m=audio 4000 RTP/AVP 9 0 101",
+        "a=rtpmap:101 telephone-event/8000",
+    )
+    probe = answer(data, LocalMedia("10.0.0.5", 0, session_id=7, session_version=1))
+    bound = probe.on_port(12346)
+    again = answer(data, LocalMedia("10.0.0.5", 12346, session_id=7, session_version=1))
+    assert bound == again
+    assert b"m=audio 12346 RTP/AVP 9 101" in bound.sdp and b"m=video 0 " in bound.sdp
