@@ -29,8 +29,15 @@ from pathlib import Path
 
 import numpy as np
 from tests.conftest import edge_settings
-from tests.web.conftest import ALPHA_NUMBERS, ALPHA_OWNER, CHROMIUM_ARGS, login, seed
-from tests.web.tryit_support import RECORD_JS, STOP_JS, AgentWeb, decode_webm, sound_spans
+from tests.web.conftest import ALPHA_NUMBERS, ALPHA_OWNER, login, seed
+from tests.web.tryit_support import (
+    RECORD_JS,
+    STOP_JS,
+    AgentWeb,
+    decode_webm,
+    fake_microphone_args,
+    sound_spans,
+)
 
 from frontdesk.store.embedded import EmbeddedPostgres
 from frontdesk.store.engine import open_pool
@@ -72,14 +79,7 @@ async def browser_call(url: str, number_id: str, wav: Path, folder: Path) -> tup
     from playwright.async_api import async_playwright
 
     question_end_s = QUESTION_AT_S + len(speech_pcm(QUESTION)) / 32000
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]
+    args = fake_microphone_args(wav)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=args

@@ -24,14 +24,20 @@ from tests.integration.store.support import run_async
 from tests.web.conftest import (
     ALPHA_NUMBERS,
     ALPHA_OWNER,
-    CHROMIUM_ARGS,
     WebApp,
     login,
     screenshot,
     seed,
     web_settings,
 )
-from tests.web.tryit_support import RECORD_JS, STOP_JS, AgentWeb, decode_webm, sound_spans
+from tests.web.tryit_support import (
+    RECORD_JS,
+    STOP_JS,
+    AgentWeb,
+    decode_webm,
+    fake_microphone_args,
+    sound_spans,
+)
 
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import update_number
@@ -98,14 +104,7 @@ async def test_talk_to_your_receptionist_answers_from_the_knowledge_base(
         caller_wav, tmp_path / "caller.wav", [(QUESTION_AT_S, QUESTION)], CALL_S, 16000
     )
     question_end_s = QUESTION_AT_S + len(speech_pcm(QUESTION)) / 32000
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]
+    args = fake_microphone_args(wav)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=args

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 from prometheus_client import CollectorRegistry
-from tests.web.conftest import RunningWeb, _Server
+from tests.web.conftest import CHROMIUM_ARGS, RunningWeb, _Server
 
 from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import RoutingDecider
@@ -59,6 +59,18 @@ STOP_JS = """() => new Promise((resolve) => {
   };
   r.rec.stop();
 })"""
+
+
+def fake_microphone_args(wav: Path) -> list[str]:
+    """Chromium's arguments for a call whose microphone plays `wav` once, unasked."""
+    return [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ]
 
 
 class AgentWeb(RunningWeb):

@@ -147,6 +147,23 @@ def membership(user: Principal, org: str | None) -> OrgMembership | None:
     raise HTTPException(404, "no such organization")
 
 
+def settings_membership(user: Principal, org: str | None, what: str) -> OrgMembership:
+    """The one organization a settings page (`what`: "hours", "notifications") is about:
+    `membership`, and 403 for an operator who named none (they use the CLI there)."""
+    chosen = membership(user, org)
+    if chosen is None:
+        raise HTTPException(
+            403, f"operators set {what} with `frontdesk org set SLUG --set KEY=JSON`"
+        )
+    return chosen
+
+
+def require_settings_owner(chosen: OrgMembership, what: str) -> None:
+    """403 unless the user owns the organization whose `what` they change."""
+    if chosen.role != "owner":
+        raise HTTPException(403, f"only an owner of the organization may change {what}")
+
+
 @asynccontextmanager
 async def scoped_tx(
     pool: Pool, user: Principal, org_id: UUID | None = None

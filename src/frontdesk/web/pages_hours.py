@@ -20,13 +20,13 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from frontdesk.store.orgs import get_org_config, set_org_config
 from frontdesk.store.tx import tenant_tx
-from frontdesk.store.web_auth import OrgMembership, Principal
+from frontdesk.store.web_auth import OrgMembership
 from frontdesk.tenancy.config import ConfigOverrideError
 from frontdesk.tenancy.hours import (
     DAY_NAMES,
@@ -39,7 +39,13 @@ from frontdesk.tenancy.hours import (
     known_timezones,
     spoken_status,
 )
-from frontdesk.web.auth import CurrentUser, PoolDep, csrf_protect, membership
+from frontdesk.web.auth import (
+    CurrentUser,
+    PoolDep,
+    csrf_protect,
+    require_settings_owner,
+    settings_membership,
+)
 from frontdesk.web.templating import render
 from frontdesk.web.words import banner
 
@@ -47,13 +53,6 @@ router = APIRouter(
     prefix="/settings/hours", include_in_schema=False, dependencies=[Depends(csrf_protect)]
 )
 _RANGE = re.compile(r"^(\d{1,2}):?(\d{2})?\s*-\s*(\d{1,2}):?(\d{2})?$")
-
-
-def _member(user: Principal, org: str | None) -> OrgMembership:
-    chosen = membership(user, org)
-    if chosen is None:  # an operator who belongs to no organization
-        raise HTTPException(403, "operators set hours with `frontdesk org set SLUG --set KEY=JSON`")
-    return chosen
 
 
 def _form_values(hours: BusinessHours | None) -> dict[str, str]:
@@ -185,7 +184,7 @@ async def hours_page(
     org: str | None = None,
     done: str | None = None,
 ) -> Response:
-    return await _page(request, pool, _member(user, org), message=banner(done))
+    return await _page(request, pool, settings_membership(user, org, "hours"), message=banner(done))
 
 
 @router.post("")
@@ -208,9 +207,8 @@ async def hours_save(
     org: str | None = None,
 ) -> Response:
     """Check the whole form, then save it in one write; on any error save nothing."""
-    chosen = _member(user, org)
-    if chosen.role != "owner":
-        raise HTTPException(403, "only an owner of the organization may change the hours")
+    chosen = settings_membership(user, org, "hours")
+    require_settings_owner(chosen, "the hours")
     values: dict[str, str] = {
         "mon": mon, "tue": tue, "wed": wed, "thu": thu, "fri": fri, "sat": sat, "sun": sun,
         "timezone": timezone.strip(), "closed_dates": closed_dates, "when_closed": when_closed,

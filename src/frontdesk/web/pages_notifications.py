@@ -19,15 +19,21 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from frontdesk.store import outbox
 from frontdesk.store.orgs import get_org_config, set_org_config
 from frontdesk.store.tx import tenant_tx
-from frontdesk.store.web_auth import OrgMembership, Principal
+from frontdesk.store.web_auth import OrgMembership
 from frontdesk.tenancy.config import ConfigOverrideError
-from frontdesk.web.auth import CurrentUser, PoolDep, csrf_protect, membership
+from frontdesk.web.auth import (
+    CurrentUser,
+    PoolDep,
+    csrf_protect,
+    require_settings_owner,
+    settings_membership,
+)
 from frontdesk.web.templating import render
 from frontdesk.web.words import banner
 
@@ -36,16 +42,6 @@ router = APIRouter(
     include_in_schema=False,
     dependencies=[Depends(csrf_protect)],
 )
-
-
-def _member(user: Principal, org: str | None) -> OrgMembership:
-    chosen = membership(user, org)
-    if chosen is None:  # an operator who belongs to no organization
-        raise HTTPException(
-            403,
-            "operators set notifications with `frontdesk org set SLUG --set KEY=JSON`",
-        )
-    return chosen
 
 
 async def _page(
@@ -92,7 +88,9 @@ async def notifications_page(
     done: str | None = None,
 ) -> Response:
     # banners only from fixed keys (words.BANNERS): no free text from a link reaches the page
-    return await _page(request, pool, _member(user, org), message=banner(done))
+    return await _page(
+        request, pool, settings_membership(user, org, "notifications"), message=banner(done)
+    )
 
 
 @router.get("/deliveries")
@@ -100,15 +98,10 @@ async def deliveries_fragment(
     request: Request, user: CurrentUser, pool: PoolDep, org: str | None = None
 ) -> Response:
     """The latest deliveries' table (htmx refreshes it)."""
-    chosen = _member(user, org)
+    chosen = settings_membership(user, org, "notifications")
     async with tenant_tx(pool, chosen.org_id) as conn:
         recent = await outbox.recent(conn, 20)
     return render(request, "settings/deliveries.html", {"recent": recent})
-
-
-def _require_owner(chosen: OrgMembership) -> None:
-    if chosen.role != "owner":
-        raise HTTPException(403, "only an owner of the organization may change notifications")
 
 
 @router.post("")
@@ -123,8 +116,8 @@ async def notifications_save(
     org: str | None = None,
 ) -> Response:
     """Save the addresses and the webhook; an empty secret field keeps the current one."""
-    chosen = _member(user, org)
-    _require_owner(chosen)
+    chosen = settings_membership(user, org, "notifications")
+    require_settings_owner(chosen, "notifications")
     changes: dict[str, Any] = {
         "notify_email": notify_email,
         "webhook_url": webhook_url.strip() or None,
@@ -160,8 +153,8 @@ async def notifications_save(
 @router.post("/test")
 async def notifications_test(user: CurrentUser, pool: PoolDep, org: str | None = None) -> Response:
     """Queue a `test` event for every configured channel (delivered like real events)."""
-    chosen = _member(user, org)
-    _require_owner(chosen)
+    chosen = settings_membership(user, org, "notifications")
+    require_settings_owner(chosen, "notifications")
     async with tenant_tx(pool, chosen.org_id) as conn:
         queued = await outbox.enqueue(
             conn,
