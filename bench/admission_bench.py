@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
+from tests.support.sipp import percentile
 
 from bench import kamailio_ref
 from bench.edge_bench import (
@@ -47,7 +48,6 @@ from frontdesk.store.orgs import create_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import percentile
 
 OPEN = "+390551000000"  # a number whose limit is never reached
 ONE = "+390551000001"  # a number with one slot

@@ -10,7 +10,7 @@ RTP it receives.
 
 1. Voice-to-voice latency: end of caller speech (the last loud packet sent) → the first
    loud packet of the agent's reply received, per turn, for the fake providers of fixed
-   latency (`frontdesk.testing.agent_fakes:fixed_latency_providers`: STT 150 ms, LLM
+   latency (`tests.support.agent_fakes:fixed_latency_providers`: STT 150 ms, LLM
    first token 250 ms, TTS first audio 100 ms) and for the offline set (the default
    factory: whisper tiny.en, knowledge-base responder, piper). With the fakes, our own
    overhead = latency − endpointing − 500 ms, where endpointing is the turn-end wait
@@ -44,17 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tests.support.messages import invite, request, rtp_range_avoiding, sdp_offer
+from tests.support.pcap import read_udp
+from tests.support.sipp import free_port, free_sip_port, percentile
+from tests.support.speech import speech_pcm
 
 from bench.wire import capture
 from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.media import g711
 from frontdesk.media.rtp import RtpPacket
-from frontdesk.testing.messages import invite, request, rtp_range_avoiding, sdp_offer
-from frontdesk.testing.pcap import read_udp
-from frontdesk.testing.sipp import free_port, free_sip_port, percentile
-from frontdesk.testing.speech import speech_pcm
 
-FAKES = "frontdesk.testing.agent_fakes:fixed_latency_providers"
+FAKES = "tests.support.agent_fakes:fixed_latency_providers"
 OFFLINE = "frontdesk.agent.call_providers:providers_for_call"
 GREETING = "Thanks for calling, how can I help?"
 SENTENCE = "I would like to know when you are open."

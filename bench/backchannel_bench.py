@@ -27,13 +27,13 @@ import statistics
 import time
 
 import numpy as np
+from tests.support.messages import rtp_range_avoiding
+from tests.support.sipp import free_sip_port
+from tests.support.speech import speech_pcm
 
 from bench.agent_bench import Sip, loud, open_sip, place_call
 from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.calls.record import CallRecord
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_sip_port
-from frontdesk.testing.speech import speech_pcm
 
 GREETING = (
     "Thank you for calling Pizzeria Da Mario, the oldest pizzeria in Florence. "

@@ -38,6 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
+from tests.support.messages import rtp_range_avoiding
+from tests.support.sipp import (
+    SippResult,
+    free_sip_port,
+    percentile,
+    run_sipp,
+    write_rtp_pcap,
+)
 
 from bench import kamailio_ref
 from bench.wire import capture, invite_to_answer_ms, send_intervals_ms
@@ -45,14 +53,6 @@ from frontdesk.calls.decision import AcceptAll, Decision, InviteFacts, RefusalRe
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media.g722 import G722_PT, G722Codec
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import (
-    SippResult,
-    free_sip_port,
-    percentile,
-    run_sipp,
-    write_rtp_pcap,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIPP = ROOT / "tests" / "data" / "sipp"

@@ -3,7 +3,7 @@
 `kamailio_486()` starts Kamailio in the foreground with bench/kamailio_486.cfg on a free
 loopback port (its own pid file, runtime and working directory in a temporary directory),
 waits until it answers, yields where it listens, and stops it. `measure()` drives it with
-sipp's uac_busy scenario (INVITE → 486 → ACK) through `frontdesk.testing.sipp.run_sipp`.
+sipp's uac_busy scenario (INVITE → 486 → ACK) through `tests.support.sipp.run_sipp`.
 A benchmark that measures frontdesk's 486 calls both in one run, so the two figures come
 from the same machine in the same minute.
 
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from frontdesk.testing.sipp import SippResult, free_port, run_sipp
+from tests.support.sipp import SippResult, free_port, run_sipp
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "bench" / "kamailio_486.cfg"

@@ -4,7 +4,7 @@ intents, and what matching adds to a turn.
     python -m bench.kb_bench [--tune]
 
 Runs the questions of `bench/kb_questions.py` (written before tuning) against the two demo
-knowledge bases (`frontdesk.demo`), through the real `KnowledgeBase` and `understand` of
+knowledge bases (`frontdesk.cli.demo`), through the real `KnowledgeBase` and `understand` of
 the offline responder, with its embedding model. Reports, for the tuning part and the
 held-out part (index % 3 == 2 of each list) separately and together:
 - right-answer rate: answerable questions (paraphrased, Italian, misheard by whisper) whose
@@ -35,7 +35,7 @@ from bench import kb_questions as Q
 from frontdesk.agent.providers import knowledge as K
 from frontdesk.agent.providers.embedder import MODEL_ID, load_embedder
 from frontdesk.agent.providers.fixed_vectors import seed_fixed_vectors
-from frontdesk.demo import DEMO_ORGS
+from frontdesk.cli.demo import DEMO_ORGS
 
 _LABEL = {"order": "order", "other": "booking", "message": "message", "callback": "callback",
           "complaint": "complaint"}  # fmt: skip

@@ -1,6 +1,6 @@
 """The caller questions of `bench/kb_bench.py`, written before the matcher was tuned.
 
-Over the two demo knowledge bases (`frontdesk.demo.DEMO_ORGS`): each answerable question
+Over the two demo knowledge bases (`frontdesk.cli.demo.DEMO_ORGS`): each answerable question
 names the answer it must get by a fragment of that answer's text; `None` means the
 knowledge base cannot answer it and the right reply is "I don't know". Answerable ones
 are worded unlike the entries (synonyms, other word order, extra words, the answer's

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from tests.support.sipp import free_port, percentile, run_sipp
 
 from bench.edge_bench import bench_settings, target_of
 from frontdesk.calls.routing import RoutingDecider
@@ -43,7 +44,6 @@ from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token
-from frontdesk.testing.sipp import free_port, percentile, run_sipp
 
 NUMBER = "+390551234567"
 

@@ -28,6 +28,7 @@ from livekit.agents.testing import fake_job_context
 from livekit.protocol import models
 from tests.integration.livekit.fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 from tests.integration.livekit.fake_room import SIP, FakeRoom, remote
+from tests.support.sipp import percentile
 
 from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import RoutingDecider
@@ -41,7 +42,6 @@ from frontdesk.store.orgs import create_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import percentile
 
 NUMBER = "+390551000000"
 

@@ -17,11 +17,12 @@ import time
 import timeit
 from collections.abc import Callable
 
+from tests.support.messages import invite, request, sdp_offer
+
 from frontdesk.media.session import MediaSession
 from frontdesk.sip.parser import parse_message
 from frontdesk.sip.sdp import LocalMedia, SessionDescription, negotiate
 from frontdesk.sip.useragent import UaConfig, UserAgent
-from frontdesk.testing.messages import invite, request, sdp_offer
 
 PBX = ("127.0.0.1", 5070)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.sipp import free_port, percentile
 
 from bench.web_bench import serve
 from frontdesk.calls.routing import Route, RoutingTable
@@ -44,7 +45,6 @@ from frontdesk.store.routing import RoutingWatcher
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.users import add_user
 from frontdesk.store.web_auth import create_api_token, create_session
-from frontdesk.testing.sipp import free_port, percentile
 
 ORGS = 100
 NUMBERS_PER_ORG = 10

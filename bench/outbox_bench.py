@@ -32,6 +32,7 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
+from tests.support.sipp import free_port, percentile
 
 from bench.edge_bench import SIPP, bench_settings, command, sipp, target_of
 from frontdesk.agent.summary import PostCallSummaries
@@ -48,7 +49,6 @@ from frontdesk.store.orgs import create_org, set_org_config
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import free_port, percentile
 
 NUMBER = "+390551000077"
 SECRET = "bench-webhook-secret-0123456789"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import uvloop
 from psycopg.types.json import Jsonb
+from tests.support.sipp import percentile
 
 from bench.edge_bench import bench_latency
 from frontdesk.calls.routing import Route, RoutingDecider
@@ -26,7 +27,6 @@ from frontdesk.config import load_settings
 from frontdesk.store.engine import open_database
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import percentile
 
 ORGS = 1_000
 PER_ORG = 10

@@ -30,12 +30,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from tests.support.sipp import free_port, percentile
 
 from bench.web_bench import credentials, time_requests
 from frontdesk.store.embedded import EmbeddedPostgres
 from frontdesk.store.engine import open_pool
 from frontdesk.store.migrate import migrate
-from frontdesk.testing.sipp import free_port, percentile
 
 TICKETS = 1_000_000
 ORGS = 1_000

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 from tests.conftest import edge_settings
+from tests.support.audio import read_wav
+from tests.support.baresip import place_call
+from tests.support.speech import caller_wav, speech_pcm
 from tests.web.conftest import ALPHA_NUMBERS, ALPHA_OWNER, login, seed
 from tests.web.tryit_support import (
     RECORD_JS,
@@ -44,9 +47,6 @@ from frontdesk.store.engine import open_pool
 from frontdesk.store.migrate import migrate
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.audio import read_wav
-from frontdesk.testing.baresip import place_call
-from frontdesk.testing.speech import caller_wav, speech_pcm
 
 NUMBER = ALPHA_NUMBERS[0]
 EXTENSION_DIALLED = NUMBER  # the edge routes the full number as dialled by the PBX

@@ -7,7 +7,7 @@ and an `AgentHost` with the offline set (silero VAD, whisper tiny.en, the knowle
 responder, piper): one takes turns with `turn_detection: model` (SmartTurn and the words
 before the pause), the other with `vad` (a fixed silence). This process is the PBX (the
 SIP and 20 ms PCMU caller of `bench.agent_bench`), and speaks to both the same 60
-utterances, made with piper in two voices (`frontdesk.testing.speech.VOICES`):
+utterances, made with piper in two voices (`tests.support.speech.VOICES`):
 - 30 complete sentences;
 - 30 sentences with a pause of 0.6-1.5 s inserted at a natural break (after "for", "to",
   "and", "I'd like to book", a name, ...), at the word boundary of the sentence spoken
@@ -38,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from tests.support.messages import rtp_range_avoiding
+from tests.support.sipp import free_sip_port
+from tests.support.speech import VOICES, paused_speech_pcm, speech_pcm
 
 from bench.agent_bench import GREETING, Greeter, Leg, Sip, ms, open_sip, place_call
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_sip_port
-from frontdesk.testing.speech import VOICES, paused_speech_pcm, speech_pcm
 
 OFFLINE = "frontdesk.agent.call_providers:providers_for_call"
 MODES = ("model", "vad")

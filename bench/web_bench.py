@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.sipp import free_port, percentile
 
 from frontdesk.store.embedded import EmbeddedPostgres
 from frontdesk.store.engine import open_pool
 from frontdesk.store.migrate import migrate
 from frontdesk.store.tx import operator_tx
 from frontdesk.store.web_auth import create_api_token, create_session
-from frontdesk.testing.sipp import free_port, percentile
 
 SESSIONS = 1_000_000
 ORGS = 1_000

@@ -2,7 +2,7 @@
 
 sipp's own response-time clock moves in ~4 ms steps on this kernel, too coarse for a
 2 ms target, so the benchmarks time INVITE → 200 and RTP send intervals from packet
-capture timestamps (microseconds) instead (read with `frontdesk.testing.pcap`).
+capture timestamps (microseconds) instead (read with `tests.support.pcap`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from frontdesk.testing.pcap import read_udp as read_pcap
+from tests.support.pcap import read_udp as read_pcap
 
 
 @contextmanager

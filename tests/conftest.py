@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.messages import rtp_range_avoiding
+from tests.support.sipp import free_sip_port
 
 from frontdesk.calls.decision import AcceptAll, CallDecider
 from frontdesk.calls.record import CallRecord
 from frontdesk.config import Settings, load_settings
 from frontdesk.edge.server import EdgeServer, Responder
 from frontdesk.sip.timers import TimerValues
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_sip_port
 
 REPO = Path(__file__).resolve().parent.parent
 SIPP_DATA = REPO / "tests" / "data" / "sipp"

@@ -1,5 +1,5 @@
 """`python -m frontdesk` is the same as the `frontdesk` command."""
 
-from frontdesk.cli import main
+from frontdesk.cli.main import main
 
 main()

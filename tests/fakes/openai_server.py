@@ -167,7 +167,7 @@ class FakeOpenAIServer:
         )
 
     async def _speech(self, request: web.Request) -> web.Response:
-        from frontdesk.testing.speech import speech_pcm
+        from tests.support.speech import speech_pcm
 
         body = await request.json()
         self.speech_requests.append(body)

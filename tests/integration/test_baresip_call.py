@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.conftest import require_tool, wait_for
+from tests.support.audio import Pcm, best_lag, read_wav, rms_envelope
+from tests.support.baresip import BaresipCall, place_call
 
 from frontdesk.edge.server import EdgeServer
-from frontdesk.testing.audio import Pcm, best_lag, read_wav, rms_envelope
-from frontdesk.testing.baresip import BaresipCall, place_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import require_tool
-
-from frontdesk.testing.messages import rtp_range_avoiding
-from frontdesk.testing.sipp import free_port, free_sip_port, run_sipp
+from tests.support.messages import rtp_range_avoiding
+from tests.support.sipp import free_port, free_sip_port, run_sipp
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
+from tests.support.sipp import SippResult, run_sipp
 
 from frontdesk.edge.server import EdgeServer
 from frontdesk.sip.timers import TimerValues
-from frontdesk.testing.sipp import SippResult, run_sipp
 
 pytestmark = pytest.mark.integration
 
@@ -111,9 +111,10 @@ async def test_rtp_port_exhaustion_is_503(edge_factory: EdgeFactory) -> None:
     """One even port in the range: the second simultaneous call gets 503 + Retry-After."""
     import socket
 
+    from tests.support.messages import invite, sdp_offer
+
     from frontdesk.sip.message import Response
     from frontdesk.sip.parser import parse_message
-    from frontdesk.testing.messages import invite, sdp_offer
 
     edge = await edge_factory(rtp_ports="31000-31001", retry_after=7)
     assert edge.ports.capacity == 1

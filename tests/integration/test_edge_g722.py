@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.support.sipp import write_rtp_pcap
 
 from frontdesk.calls.handle import MediaCallHandle
 from frontdesk.calls.responder import greeting_prompt
 from frontdesk.media.g722 import G722_PT, G722Codec
-from frontdesk.testing.sipp import write_rtp_pcap
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from tests.conftest import PCAPS, SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.support.sipp import write_rtp_pcap
 
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media.rtp import RtpPacket
-from frontdesk.testing.sipp import write_rtp_pcap
 
 pytestmark = pytest.mark.integration
 

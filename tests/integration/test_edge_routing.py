@@ -10,13 +10,13 @@ import socket
 import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.support.messages import invite
 
 from frontdesk.calls.routing import NumberEntry, RoutingDecider, RoutingTable
 from frontdesk.edge.server import EdgeServer
 from frontdesk.sip.message import Response
 from frontdesk.sip.parser import parse_message
 from frontdesk.tenancy.config import TenantConfig
-from frontdesk.testing.messages import invite
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import pytest
 from prometheus_client import generate_latest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp, target
+from tests.support.netns import Topology, require_netns_support
+from tests.support.sipp import run_sipp
 
 from frontdesk.metrics import NodeMetrics
-from frontdesk.testing.netns import Topology, require_netns_support
-from frontdesk.testing.sipp import run_sipp
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,7 @@ import asyncio
 import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
-
-from frontdesk.testing.messages import invite, request
+from tests.support.messages import invite, request
 
 pytestmark = pytest.mark.integration
 

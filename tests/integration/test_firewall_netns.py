@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.netns import Namespace, NetnsError, Segment, Topology
 
-from frontdesk.firewall import render_rules
-from frontdesk.testing.netns import Namespace, NetnsError, Segment, Topology
+from frontdesk.cli.firewall import render_rules
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

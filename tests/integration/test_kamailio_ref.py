@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from frontdesk.testing.sipp import run_sipp
+from tests.support.sipp import run_sipp
 
 # `python -m pytest` from the repository root can import bench/; plain `pytest` cannot
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

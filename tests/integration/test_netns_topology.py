@@ -1,4 +1,4 @@
-"""frontdesk.testing.netns: topologies come up addressable and go away completely."""
+"""tests.support.netns: topologies come up addressable and go away completely."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from frontdesk.testing.netns import NetnsError, Topology
+from tests.support.netns import NetnsError, Topology
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.sipp_fake_uas import FakeUas, RtpSeen, UasBehaviour
-
-from frontdesk.testing.sipp import SippResult, run_sipp, write_rtp_pcap
+from tests.support.sipp import SippResult, run_sipp, write_rtp_pcap
 
 pytestmark = pytest.mark.integration
 
@@ -274,7 +273,7 @@ def test_uac_hold_fails_when_the_far_end_hangs_up_during_hold(tmp_path: Path) ->
 
 
 def test_a_missing_key_is_an_error_not_a_silent_run() -> None:
-    from frontdesk.testing.sipp import SippError
+    from tests.support.sipp import SippError
 
     with FakeUas() as uas, pytest.raises(SippError, match="keyword"):
         run("uac_stop_rtp", uas, timeout_s=5)

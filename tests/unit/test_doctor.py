@@ -6,9 +6,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from tests.support.sipp import free_port
 
-from frontdesk.config import Settings
-from frontdesk.doctor import (
+from frontdesk.cli.doctor import (
     CheckResult,
     bind_problem,
     check_allowlist,
@@ -22,7 +22,7 @@ from frontdesk.doctor import (
     run_checks,
     sample_rtp_ports,
 )
-from frontdesk.testing.sipp import free_port
+from frontdesk.config import Settings
 
 # --------------------------------------------------------------------------- capacity
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from frontdesk.cli import app
-from frontdesk.firewall import FORMATS, FirewallError, plan_rules, render_rules
+from frontdesk.cli.firewall import FORMATS, FirewallError, plan_rules, render_rules
+from frontdesk.cli.main import app
 
 PBX = ["192.0.2.10", "198.51.100.0/24", "2001:db8::1"]
 

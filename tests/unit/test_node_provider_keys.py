@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from frontdesk.calls.routing import NumberEntry
+from frontdesk.cli.node import _check_provider_keys
 from frontdesk.config import load_settings
 from frontdesk.errors import ConfigError
-from frontdesk.node import _check_provider_keys
 from frontdesk.tenancy.config import TenantConfig
 
 OFFLINE = TenantConfig()

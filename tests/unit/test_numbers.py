@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frontdesk.errors import ConfigError, FrontdeskError, InvalidNumber
-from frontdesk.numbers import normalize_number
+from frontdesk.tenancy.numbers import normalize_number
 
 NORMALISED = [
     # the table: three spellings of one Florence number

@@ -9,8 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-
-from frontdesk.testing.sipp import (
+from tests.support.sipp import (
     free_port,
     free_rtp_port,
     latency_stats,

@@ -1,4 +1,4 @@
-"""The audio measurement helpers of `frontdesk.testing.audio`, on synthetic signals."""
+"""The audio measurement helpers of `tests.support.audio`, on synthetic signals."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from frontdesk.testing.audio import Pcm, best_lag, read_wav, rms_envelope
+from tests.support.audio import Pcm, best_lag, read_wav, rms_envelope
 
 RATE = 8000
 

@@ -23,6 +23,8 @@ import pytest
 from playwright.async_api import Page
 from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool, wait_for
+from tests.support.baresip import place_call
+from tests.support.speech import caller_wav, transcribe
 from tests.web.conftest import (
     ALPHA_MEMBER,
     ALPHA_NUMBERS,
@@ -39,8 +41,6 @@ from frontdesk.store.engine import Pool, open_pool
 from frontdesk.store.orgs import get_org_config
 from frontdesk.store.routing import RoutingWatcher
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.baresip import place_call
-from frontdesk.testing.speech import caller_wav, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Page
 from tests.integration.store.support import run_async
+from tests.support.receivers import WebhookReceiver
 from tests.web.conftest import (
     ALPHA_MEMBER,
     ALPHA_OWNER,
@@ -30,7 +31,6 @@ from tests.web.test_api import login_client
 from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.engine import open_pool
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.receivers import WebhookReceiver
 
 SECRET = "alpha-webhook-secret-0123456789"
 

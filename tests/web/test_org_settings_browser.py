@@ -23,13 +23,13 @@ import pytest
 from playwright.async_api import Page, expect
 from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
+from tests.support.baresip import place_call
+from tests.support.speech import caller_wav, transcribe
 from tests.web.conftest import ALPHA_MEMBER, ALPHA_NUMBERS, ALPHA_OWNER, WebApp, login, screenshot
 
 from frontdesk.calls.routing import Route, RoutingDecider, RoutingTable
 from frontdesk.edge.server import EdgeServer
 from frontdesk.store.engine import open_pool
-from frontdesk.testing.baresip import place_call
-from frontdesk.testing.speech import caller_wav, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,6 +22,7 @@ from playwright.async_api import Page, expect
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.store.support import run_async
 from tests.integration.test_edge_calls import assert_ok, sipp
+from tests.support.sipp import write_rtp_pcap
 from tests.web.conftest import (
     ALPHA_NUMBERS,
     ALPHA_OWNER,
@@ -45,7 +46,6 @@ from frontdesk.store.numbers import update_number
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import write_rtp_pcap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

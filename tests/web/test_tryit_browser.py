@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 from tests.integration.store.support import run_async
+from tests.support.speech import caller_wav, speech_pcm, transcribe
 from tests.web.conftest import (
     ALPHA_NUMBERS,
     ALPHA_OWNER,
@@ -42,7 +43,6 @@ from tests.web.tryit_support import (
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.speech import caller_wav, speech_pcm, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 from prometheus_client import CollectorRegistry
+from tests.support.speech import write_wav
 from tests.web.conftest import CHROMIUM_ARGS, RunningWeb, _Server
 
 from frontdesk.agent.host import AgentHost
@@ -27,7 +28,6 @@ from frontdesk.store.engine import open_pool
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.tasks import TaskOwner
-from frontdesk.testing.speech import write_wav
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
 from frontdesk.webrtc.calls import BrowserCalls

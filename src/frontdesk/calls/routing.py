@@ -4,7 +4,7 @@ Owns: the decision `route(called, caller) -> Route | Refused` over an immutable
 `RoutingTable` snapshot (number → entry), so a routing decision costs no database round
 trip: the store builds a new snapshot when numbers, orgs or configs change and swaps it
 in whole. Numbers are normalised the same way on write and on lookup
-(`frontdesk.numbers.normalize_number`). Must not: read the database or the clock.
+(`frontdesk.tenancy.numbers.normalize_number`). Must not: read the database or the clock.
 
     unknown number (or one that cannot be a number)  → Refused(UNKNOWN_NUMBER)
     organization suspended                           → Refused(ORG_SUSPENDED, owner)
@@ -28,8 +28,8 @@ from frontdesk.calls.decision import (
     Refused,
 )
 from frontdesk.errors import InvalidNumber
-from frontdesk.numbers import normalize_number
 from frontdesk.tenancy.config import TenantConfig, merge
+from frontdesk.tenancy.numbers import normalize_number
 
 
 @dataclass(frozen=True, slots=True)

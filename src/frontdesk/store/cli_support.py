@@ -1,4 +1,4 @@
-"""What the `frontdesk db …` commands do, minus the command line itself (cli.py wires it).
+"""What the `frontdesk db …` commands do, minus the command line itself (cli/main.py wires it).
 
 Owns: running the migrations against the configured database (the embedded server started
 when none runs, and stopped again if this call started it) and the one-paragraph report the

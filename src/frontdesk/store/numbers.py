@@ -1,6 +1,6 @@
 """The trunk's numbers (`sip_numbers`) as the operator manages them: add, assign, change, remove.
 
-Owns: normalising every number on write (`frontdesk.numbers.normalize_number`), refusing a
+Owns: normalising every number on write (`frontdesk.tenancy.numbers.normalize_number`), refusing a
 duplicate with a message naming the organization that owns it (operators are the only
 callers of this module, and they may know that), validating a number's `config_override`
 on write (`validate_override`: unknown keys and bad values refused naming the key) and
@@ -30,11 +30,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from frontdesk.errors import Conflict, NotFound
-from frontdesk.numbers import normalize_number
 from frontdesk.store.config_audit import record_change
 from frontdesk.store.engine import Connection
 from frontdesk.store.orgs import get_org
 from frontdesk.tenancy.config import validate_override
+from frontdesk.tenancy.numbers import normalize_number
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,15 @@ from livekit.agents import llm as lk_llm
 from livekit.agents import stt as lk_stt
 from livekit.agents import tts as lk_tts
 from livekit.agents import vad as lk_vad
+from tests.support.agent_fakes import FailingLLM
+from tests.support.fake_providers import (
+    FakeReply,
+    FakeToolCall,
+    FixedLatencyLLM,
+    FixedLatencyTTS,
+    ScriptedSTT,
+)
+from tests.support.speech import speech_pcm
 
 from frontdesk.agent.ipc import Kind
 from frontdesk.agent.providers.vad import load_vad
@@ -32,15 +41,6 @@ from frontdesk.agent.worker import CallRunner, EdgeLink
 from frontdesk.agent.worker_io import PipeAudioInput
 from frontdesk.config import Settings, load_settings
 from frontdesk.tenancy.config import TenantConfig
-from frontdesk.testing.agent_fakes import FailingLLM
-from frontdesk.testing.fake_providers import (
-    FakeReply,
-    FakeToolCall,
-    FixedLatencyLLM,
-    FixedLatencyTTS,
-    ScriptedSTT,
-)
-from frontdesk.testing.speech import speech_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

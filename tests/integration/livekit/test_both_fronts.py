@@ -21,6 +21,7 @@ from tests.conftest import SIPP_DATA, edge_settings, require_tool, wait_for
 from tests.integration.livekit.conftest import livekit_settings
 from tests.integration.livekit.fake_livekit import FakeLiveKit
 from tests.integration.livekit.test_job import Harness
+from tests.support.sipp import run_sipp
 
 from frontdesk.agent.host import AgentHost
 from frontdesk.agent.livekit import PreparedAgent, prepare_agent
@@ -28,7 +29,7 @@ from frontdesk.agent.receptionist import Receptionist
 from frontdesk.agent.spec import CallSpec
 from frontdesk.calls.decision import Admitted, InviteFacts
 from frontdesk.calls.routing import RoutingDecider
-from frontdesk.demo import seed_demo
+from frontdesk.cli.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.livekit.client import LiveKitCredentials, open_api
 from frontdesk.store.admission import Admission
@@ -36,7 +37,6 @@ from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import run_sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -32,12 +32,7 @@ from typing import Any
 import psycopg
 from tests.conftest import SIPP_DATA
 from tests.integration.store.support import run_async
-
-from frontdesk.store.engine import open_pool
-from frontdesk.store.numbers import add_number
-from frontdesk.store.orgs import create_org
-from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import (
+from tests.support.sipp import (
     EXIT_BIND_FAILED,
     SippResult,
     free_port,
@@ -45,6 +40,11 @@ from frontdesk.testing.sipp import (
     free_sip_port,
     run_sipp,
 )
+
+from frontdesk.store.engine import open_pool
+from frontdesk.store.numbers import add_number
+from frontdesk.store.orgs import create_org
+from frontdesk.store.tx import operator_tx
 
 SCENARIO = SIPP_DATA / "uac_admission.xml"
 FRONTDESK = (sys.executable, "-m", "frontdesk", "run")

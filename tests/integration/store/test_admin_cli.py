@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from frontdesk.cli import app
+from frontdesk.cli.main import app
 from frontdesk.store.users import verify_password
 
 pytestmark = pytest.mark.integration

@@ -28,8 +28,7 @@ from tests.integration.store.cluster import (
     reader,
     seed,
 )
-
-from frontdesk.testing.sipp import run_sipp
+from tests.support.sipp import run_sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

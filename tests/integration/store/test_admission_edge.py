@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import SIPP_DATA, EdgeFactory, require_tool, wait_for
 from tests.integration.test_edge_calls import assert_ok, sipp
 from tests.integration.test_edge_routing import final_status
+from tests.support.sipp import write_rtp_pcap
 
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.server import EdgeServer
@@ -30,7 +31,6 @@ from frontdesk.store.orgs import create_org
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import write_rtp_pcap
 
 pytestmark = pytest.mark.integration
 
@@ -241,7 +241,7 @@ async def test_calls_command_shows_live_calls_and_history(
 ) -> None:
     from typer.testing import CliRunner
 
-    from frontdesk.cli import app
+    from frontdesk.cli.main import app
 
     require_tool("sipp", "sip-tester")
     node: Node = await node_factory(pool, 1)  # type: ignore[operator]

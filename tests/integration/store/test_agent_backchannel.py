@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
+from tests.support.audio import read_wav, rms_envelope
+from tests.support.baresip import BaresipCall, place_call
+from tests.support.speech import caller_wav, transcribe, write_wav
 
+from frontdesk.cli.demo import seed_demo
 from frontdesk.config import Settings
-from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.audio import read_wav, rms_envelope
-from frontdesk.testing.baresip import BaresipCall, place_call
-from frontdesk.testing.speech import caller_wav, transcribe, write_wav
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from tests.call_node import CallNode, running_call_node
 from tests.conftest import SIPP_DATA, edge_settings, require_tool, wait_for
+from tests.support.audio import read_wav, rms_envelope
+from tests.support.baresip import BaresipCall, place_call
+from tests.support.sipp import free_udp_block, run_sipp
+from tests.support.speech import caller_wav, transcribe
 
-from frontdesk.demo import seed_demo
+from frontdesk.cli.demo import seed_demo
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.audio import read_wav, rms_envelope
-from frontdesk.testing.baresip import BaresipCall, place_call
-from frontdesk.testing.sipp import free_udp_block, run_sipp
-from frontdesk.testing.speech import caller_wav, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -28,17 +28,17 @@ from tests.fakes.openai_server import (
     last_user_text,
     tool_results,
 )
+from tests.support.baresip import BaresipCall, place_call
+from tests.support.sipp import free_udp_block, run_sipp
+from tests.support.speech import caller_wav, transcribe
 
+from frontdesk.cli.demo import seed_demo
 from frontdesk.config import Settings
-from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.sessions import SessionRecorder
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.baresip import BaresipCall, place_call
-from frontdesk.testing.sipp import free_udp_block, run_sipp
-from frontdesk.testing.speech import caller_wav, transcribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

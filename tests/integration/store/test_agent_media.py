@@ -23,14 +23,14 @@ from tests.integration.store.test_agent_calls import (
     session_row,
     words,
 )
+from tests.support.baresip import place_call
+from tests.support.sipp import free_udp_block, run_sipp
+from tests.support.speech import caller_wav
 
-from frontdesk.demo import seed_demo
+from frontdesk.cli.demo import seed_demo
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.baresip import place_call
-from frontdesk.testing.sipp import free_udp_block, run_sipp
-from frontdesk.testing.speech import caller_wav
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,8 +23,7 @@ from tests.integration.store.test_agent_calls import (  # noqa: F401 (the fixtur
     session_row,
     words,
 )
-
-from frontdesk.testing.speech import paused_speech_pcm
+from tests.support.speech import paused_speech_pcm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

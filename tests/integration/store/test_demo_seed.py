@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from frontdesk.calls.routing import Route
+from frontdesk.cli.demo import DEMO_ORGS, seed_demo
 from frontdesk.config import load_settings
-from frontdesk.demo import DEMO_ORGS, seed_demo
 from frontdesk.store.engine import Pool
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx

@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
+from tests.support.baresip import place_call
+from tests.support.receivers import SmtpSink, WebhookReceiver
+from tests.support.speech import caller_wav
 
 from frontdesk.agent.summary import PostCallSummaries
+from frontdesk.cli.demo import seed_demo
 from frontdesk.config import Settings
-from frontdesk.demo import seed_demo
 from frontdesk.edge.server import EdgeServer
 from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.store.engine import Pool
 from frontdesk.store.orgs import set_org_config
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.baresip import place_call
-from frontdesk.testing.receivers import SmtpSink, WebhookReceiver
-from frontdesk.testing.speech import caller_wav
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import edge_settings
+from tests.support.receivers import SmtpSink, WebhookReceiver
 
 from frontdesk.agent.summary import FinishedCall, PostCallSummaries
 from frontdesk.config import Settings
@@ -26,7 +27,6 @@ from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import add_number, update_number
 from frontdesk.store.orgs import create_org, set_org_config
 from frontdesk.store.tx import operator_tx, tenant_tx
-from frontdesk.testing.receivers import SmtpSink, WebhookReceiver
 
 pytestmark = [pytest.mark.integration]
 
@@ -362,7 +362,7 @@ def test_the_cli_sets_notifications_for_an_org_and_a_number_and_never_prints_the
 ) -> None:
     from typer.testing import CliRunner
 
-    from frontdesk.cli import app
+    from frontdesk.cli.main import app
 
     def cli(*args: str) -> str:
         env = {"FRONTDESK_DATABASE_URL": db, "FRONTDESK_DEFAULT_COUNTRY": "IT"}

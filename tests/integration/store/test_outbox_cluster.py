@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from tests.integration.store.cluster import Cluster, seed
+from tests.support.receivers import WebhookReceiver
 
 from frontdesk.store import agent_records
 from frontdesk.store.engine import open_pool
 from frontdesk.store.orgs import set_org_config
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.receivers import WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -19,13 +19,13 @@ import soundfile
 from tests.call_node import running_call_node
 from tests.conftest import edge_settings, require_tool
 from tests.integration.store.test_agent_calls import INFO, AgentNode, call, heard, words
+from tests.support.audio import Correlation, best_lag, read_wav, rms_envelope
 
-from frontdesk.demo import seed_demo
+from frontdesk.cli.demo import seed_demo
 from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.audio import Correlation, best_lag, read_wav, rms_envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

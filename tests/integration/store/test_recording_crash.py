@@ -20,12 +20,12 @@ import soundfile
 from tests.conftest import SIPP_DATA, require_tool
 from tests.integration.store.cluster import Cluster, seed
 from tests.integration.store.support import run_async
+from tests.support.sipp import SippResult, run_sipp, write_rtp_pcap
 
 from frontdesk.media import g711
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
-from frontdesk.testing.sipp import SippResult, run_sipp, write_rtp_pcap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

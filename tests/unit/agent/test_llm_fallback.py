@@ -36,6 +36,7 @@ from tests.fakes.openai_server import (
     last_user_text,
     tool_results,
 )
+from tests.support.speech import speech_pcm
 
 from frontdesk.agent.providers.factory import build_providers
 from frontdesk.agent.providers.fallback import LLMFallback, TTSFallback
@@ -47,7 +48,6 @@ from frontdesk.agent.spec import CallSpec
 from frontdesk.calls.record import TranscriptLine
 from frontdesk.config import Settings
 from frontdesk.tenancy.config import KnowledgeEntry, TenantConfig
-from frontdesk.testing.speech import speech_pcm
 
 PROMPT = "You are Giulia, the receptionist of Pizzeria Da Mario. Be warm and brief."
 CONFIG = TenantConfig(

@@ -8,8 +8,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, function_tool, llm
 from livekit.agents.voice.run_result import ChatMessageEvent, FunctionCallEvent
-
-from frontdesk.testing.fake_providers import (
+from tests.support.fake_providers import (
     FakeReply,
     FakeToolCall,
     FixedLatencyLLM,

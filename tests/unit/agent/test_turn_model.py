@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 from livekit import rtc
+from tests.support.speech import speech_pcm
 
 from frontdesk.agent.providers.turn_model import (
     MODEL_SHA256,
@@ -19,7 +20,6 @@ from frontdesk.agent.providers.turn_model import (
 from frontdesk.agent.session import session_options, turn_vad
 from frontdesk.config import load_settings
 from frontdesk.tenancy.config import TenantConfig
-from frontdesk.testing.speech import speech_pcm
 
 RATE = 8000
 

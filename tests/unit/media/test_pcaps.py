@@ -10,12 +10,12 @@ import itertools
 from pathlib import Path
 
 import pytest
+from tests.support.pcap import read_udp
 
 from frontdesk.media import g711
 from frontdesk.media.dtmf import DtmfDigit, DtmfEvent, DtmfReceiver
 from frontdesk.media.jitter import JitterBuffer, Missing
 from frontdesk.media.rtp import RtpPacket, is_rtcp
-from frontdesk.testing.pcap import read_udp
 
 DTMF_CAPTURES = {
     **{f"dtmf_2833_{d}.pcap": d for d in "0123456789"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from tests.support.messages import invite, request, sdp_offer
 
 from frontdesk.sip.headers import CSeq, NameAddr, Via
 from frontdesk.sip.message import Request, Response
@@ -21,7 +22,6 @@ from frontdesk.sip.useragent import (
     UaConfig,
     UserAgent,
 )
-from frontdesk.testing.messages import invite, request, sdp_offer
 
 PBX = ("127.0.0.1", 5070)
 T = TimerValues()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from tests.support.messages import invite, request
 
 from frontdesk.sip.message import Request, Response
 from frontdesk.sip.parser import parse_message
@@ -18,7 +19,6 @@ from frontdesk.sip.useragent import (
     UserAgent,
     sipfrag_status,
 )
-from frontdesk.testing.messages import invite, request
 
 PBX = ("127.0.0.1", 5070)
 ANSWER_SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

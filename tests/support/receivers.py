@@ -25,9 +25,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiohttp import web
+from tests.support.sipp import free_port
 
 from frontdesk.notify.message import verify_signature
-from frontdesk.testing.sipp import free_port
 
 
 @dataclass

@@ -119,7 +119,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
     http_socket = _http_socket(settings)
     async with open_database(settings) as pool:
         if demo:
-            from frontdesk.demo import seed_demo
+            from frontdesk.cli.demo import seed_demo
 
             demo_text = await seed_demo(pool, settings)
         table = await load_routing_table(pool, settings.default_country)

@@ -608,7 +608,7 @@ def run_sipp(
 _PROBE = (
     "import sys\n"
     "sys.path[:0] = [{path!r}]\n"
-    "from frontdesk.testing.sipp import free_port, free_rtp_port\n"
+    "from tests.support.sipp import free_port, free_rtp_port\n"
     "print(free_port({ip!r}), free_rtp_port({ip!r}))\n"
 )
 

@@ -1,9 +1,9 @@
 """Provider factories with fake speech and language providers, for agent worker processes.
 
 Owns: factories with the signature the worker loads by name
-(`agent_provider_factory="frontdesk.testing.agent_fakes:<name>"`, see
+(`agent_provider_factory="tests.support.agent_fakes:<name>"`, see
 `frontdesk.agent.worker.load_factory`), built from the fakes of
-`frontdesk.testing.fake_providers` (which subclass the framework's own interfaces) and the
+`tests.support.fake_providers` (which subclass the framework's own interfaces) and the
 real Silero VAD, so turn-taking and barge-in are the product's own:
 - `fixed_latency_providers`: the issue's reference set for measuring our own overhead:
   STT 150 ms (always the same transcript), LLM first token 250 ms (echoes the caller),
@@ -24,12 +24,12 @@ from typing import Any, Never
 from livekit.agents import APIConnectOptions, llm
 from livekit.agents.llm.tool_context import Tool, ToolChoice
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
+from tests.support.fake_providers import FixedLatencyLLM, FixedLatencyTTS, ScriptedSTT
 
 from frontdesk.agent.providers.factory import Providers
 from frontdesk.agent.providers.vad import load_vad
 from frontdesk.agent.spec import CallSpec
 from frontdesk.config import Settings
-from frontdesk.testing.fake_providers import FixedLatencyLLM, FixedLatencyTTS, ScriptedSTT
 
 __all__ = [
     "FIXED_TRANSCRIPT",

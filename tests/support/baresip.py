@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frontdesk.testing.sipp import free_udp_block
+from tests.support.sipp import free_udp_block
 
 __all__ = [
     "MODULE_PATH",

@@ -3,7 +3,7 @@
 Owns: their arguments, the one transaction each runs in (`operator_tx`, actor
 `cli:<os user>`, on the database of the settings: the embedded server or
 `FRONTDESK_DATABASE_URL`, migrated first), what they print, and exit codes (1 with
-`error: …` on stderr for a refused request, 2 for bad usage or settings). cli.py mounts the
+`error: …` on stderr for a refused request, 2 for bad usage or settings). cli/main.py mounts the
 three sub-apps.
 
 Must not: hold data rules (they live in `frontdesk.store.orgs/numbers/users` and the schema)

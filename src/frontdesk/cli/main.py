@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from frontdesk.cli_admin import calls, number_app, org_app, user_app
-from frontdesk.cli_livekit import livekit_app
-from frontdesk.cli_web import token_app
+from frontdesk.cli.admin import calls, number_app, org_app, user_app
+from frontdesk.cli.livekit import livekit_app
+from frontdesk.cli.web import token_app
 from frontdesk.config import Settings, load_settings
 from frontdesk.errors import ConfigError
 
@@ -47,7 +47,7 @@ def run(
     ] = False,
 ) -> None:
     """Start the node: SIP edge, media, agent workers and the web app."""
-    from frontdesk.node import run_node
+    from frontdesk.cli.node import run_node
 
     settings = _settings(config)
     if demo and not settings.pbx_addresses:
@@ -81,7 +81,7 @@ def firewall(
     config: ConfigOption = None,
 ) -> None:
     """Print firewall rules that drop SIP and RTP from anything but the PBX."""
-    from frontdesk.firewall import FirewallError, render_rules
+    from frontdesk.cli.firewall import FirewallError, render_rules
 
     settings = _settings(config)
     addresses = list(pbx or settings.pbx_addresses)
@@ -101,7 +101,7 @@ def firewall(
 @app.command()
 def doctor(config: ConfigOption = None) -> None:
     """Check this node's settings and ports; exit non-zero when a check fails."""
-    from frontdesk.doctor import run_checks
+    from frontdesk.cli.doctor import run_checks
 
     settings = _settings(config)
     results = run_checks(settings)

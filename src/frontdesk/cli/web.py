@@ -2,7 +2,7 @@
 
 Owns: the `token add EMAIL [--name NAME]` command (prints the new token once: only its digest
 is stored) and `token revoke EMAIL` (every token of that user stops working). Runs in one
-operator transaction through `frontdesk.cli_admin`'s runner, like the other admin commands.
+operator transaction through `frontdesk.cli.admin`'s runner, like the other admin commands.
 
 Must not: print a token other than the one just created, or store it anywhere.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from frontdesk.cli_admin import ConfigOption, _actor, _run
+from frontdesk.cli.admin import ConfigOption, _actor, _run
 from frontdesk.config import Settings
 
 if TYPE_CHECKING:
