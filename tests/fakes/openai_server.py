@@ -128,9 +128,10 @@ def _pieces(text: str, words_per_piece: int = 2) -> list[str]:
 class FakeOpenAIServer:
     """`async with FakeOpenAIServer(script) as server:` … `server.base_url` (ends in /v1)."""
 
-    def __init__(self, script: Script, *, model: str = "fake-model") -> None:
+    def __init__(self, script: Script, *, model: str = "fake-model", speech: bool = True) -> None:
         self.script = script
         self.model = model
+        self.speech = speech  # False: no /v1/audio/speech (a 404, as from a chat-only server)
         self.requests: list[dict[str, Any]] = []
         self.speech_requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -147,7 +148,8 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/audio/speech", self._speech)
+        if self.speech:
+            app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

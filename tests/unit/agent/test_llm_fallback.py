@@ -155,7 +155,8 @@ async def converse(
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeOpenAIServer]:
-    async with FakeOpenAIServer(Scripted(Say("unused"))) as running:
+    # a chat-only server: its /audio endpoints are 404 (the speech fallbacks' test needs that)
+    async with FakeOpenAIServer(Scripted(Say("unused")), speech=False) as running:
         yield running
 
 
@@ -266,7 +267,7 @@ async def test_a_reply_cut_off_mid_stream_is_answered_by_the_responder(
 async def test_cloud_speech_that_fails_falls_back_to_whisper_and_piper(
     server: FakeOpenAIServer,
 ) -> None:
-    # the fake serves no /audio endpoints: the cloud STT and TTS get a real 404
+    # the fake serves no /audio endpoints here: the cloud STT and TTS get a real 404
     config = TenantConfig(stt="openai", tts="openai")
     providers = build_providers(config, llm_settings(server))
     assert isinstance(providers.stt, stt.FallbackAdapter)
