@@ -158,8 +158,12 @@ class Settings(BaseSettings):
     outbox_batch: int = Field(200, ge=1, le=5000)  # rows one dispatcher transaction claims
     outbox_send_timeout: float = Field(10.0, gt=0, le=120)  # one webhook POST or SMTP exchange
     summary_enabled: bool = True  # post-call summary and `call.ended` after every answered call
+    # webhooks go only to public addresses (no loopback, private, link-local such as the
+    # cloud metadata service 169.254.169.254, …) except these networks (e.g. an on-site
+    # receiver: 10.1.2.0/24); none by default
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("pbx_addresses", "trusted_proxies", mode="before")
+    @field_validator("pbx_addresses", "trusted_proxies", "webhook_allow_networks", mode="before")
     @classmethod
     def _address_list(cls, value: Any) -> Any:
         return _split_list(value)
@@ -173,6 +177,11 @@ class Settings(BaseSettings):
     @classmethod
     def _proxies_valid(cls, value: list[str]) -> list[str]:
         return _networks_valid(value, "trusted proxy")
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _webhook_networks_valid(cls, value: list[str]) -> list[str]:
+        return _networks_valid(value, "webhook network")
 
     @field_validator("codecs", mode="before")
     @classmethod
@@ -243,6 +252,13 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
         """The reverse proxies whose X-Forwarded-For is believed, as parsed networks."""
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @property
+    def webhook_allowed_networks(self) -> tuple[IpNetwork, ...]:
+        """Internal networks a webhook may still be sent to, as parsed networks."""
+        return tuple(
+            ipaddress.ip_network(item, strict=False) for item in self.webhook_allow_networks
+        )
 
     @property
     def advertised_ip(self) -> str:

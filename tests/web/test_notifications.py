@@ -139,6 +139,7 @@ async def test_send_a_test_reaches_a_signed_receiver_and_a_failure_is_retried_fr
             "outbox_first_backoff": 0.2,
             "outbox_max_backoff": 0.4,
             "outbox_retry_window": 1.0,
+            "webhook_allow_networks": ["127.0.0.0/8"],  # the receiver is on loopback
         }
     )
     dispatcher = OutboxDispatcher(pool, settings)

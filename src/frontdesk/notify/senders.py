@@ -17,6 +17,7 @@ import aiohttp
 import aiosmtplib
 
 from frontdesk.config import Settings
+from frontdesk.notify.address_guard import PublicOnlyResolver, refusal_for_literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,23 +79,33 @@ class EmailSender:
 
 
 class WebhookSender:
-    """POSTs over one shared connection pool (keep-alive to busy receivers)."""
+    """POSTs over one shared connection pool (keep-alive to busy receivers), to public
+    addresses only unless `FRONTDESK_WEBHOOK_ALLOW_NETWORKS` allows more
+    (notify.address_guard)."""
 
     def __init__(self, settings: Settings, connections: int = 100) -> None:
         self.timeout = aiohttp.ClientTimeout(total=settings.outbox_send_timeout)
         self._connections = connections
+        self._allowed = settings.webhook_allowed_networks
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections,
+                    limit_per_host=0,
+                    resolver=PublicOnlyResolver(self._allowed),
+                ),
                 timeout=self.timeout,
                 raise_for_status=False,
             )
         return self._session
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+        refused = refusal_for_literal(urlsplit(url).hostname or "", self._allowed)
+        if refused is not None:
+            return SendResult(False, f"webhook: {refused}")
         try:
             async with self._client().post(
                 url, data=body, headers=headers, allow_redirects=False

@@ -63,6 +63,7 @@ async def notifying_node(pool: Pool, tmp_path: Path) -> AsyncIterator[NotifyingN
         smtp_url=smtp.url,
         mail_from="frontdesk@frontdesk.example",
         outbox_poll_interval=1.0,
+        webhook_allow_networks=["127.0.0.0/8"],  # the test receivers listen on loopback
     )
     await seed_demo(pool, settings)
     async with operator_tx(pool, actor="test") as conn:

@@ -56,6 +56,7 @@ def settings(**overrides: Any) -> Settings:
         "outbox_poll_interval": 0.2,
         "outbox_first_backoff": 0.5,
         "outbox_max_backoff": 2.0,
+        "webhook_allow_networks": ["127.0.0.0/8"],  # the test receivers listen on loopback
     }
     values.update(overrides)
     return edge_settings(**values)

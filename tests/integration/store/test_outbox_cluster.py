@@ -27,7 +27,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECRET = "cluster-webhook-secret-0123456789"
 NUMBER = "+390551239999"
-NODE_ENV = {"FRONTDESK_OUTBOX_POLL_INTERVAL": "0.2", "FRONTDESK_OUTBOX_FIRST_BACKOFF": "0.5"}
+NODE_ENV = {
+    "FRONTDESK_OUTBOX_POLL_INTERVAL": "0.2",
+    "FRONTDESK_OUTBOX_FIRST_BACKOFF": "0.5",
+    "FRONTDESK_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",  # the test receivers are on loopback
+}
 
 
 async def _configure_and_ticket(conninfo: str, url: str) -> uuid.UUID:
