@@ -41,6 +41,7 @@ from frontdesk.edge.server import EdgeServer
 from frontdesk.media import g711
 from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
+from frontdesk.store.agent_records import create_ticket
 from frontdesk.store.engine import open_pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.routing import load_routing_table
@@ -145,8 +146,30 @@ async def test_a_recorded_call_plays_in_chromium_and_is_404_to_another_org(
     await screenshot(page, "operations-call-recording")
     assert await axe_violations(page) == []  # the player and its link are accessible
 
+    # a ticket the call left links the same recording (page and API)
+    pool = await open_pool(web.conninfo, max_size=1)
+    try:
+        assert record.owner is not None
+        ticket_id = await create_ticket(
+            pool, uuid.UUID(record.owner.org_id), kind="message", subject="Call me back", body="",
+            session_id=session_id, customer_id=None,
+        )  # fmt: skip
+    finally:
+        await pool.close()
+    await page.goto(f"/tickets/{ticket_id}")
+    ticket_audio = page.locator("#recording audio")
+    await expect(ticket_audio).to_have_count(1)
+    await ticket_audio.evaluate("a => a.load()")  # preload="none" on the ticket page
+    for _ in range(100):
+        if await ticket_audio.evaluate("a => a.readyState >= 1"):
+            break
+        await asyncio.sleep(0.1)
+    assert abs(await ticket_audio.evaluate("a => a.duration") - info.duration) < 0.2
+
     url = f"/api/v1/operations/calls/{session_id}/recording"
     with web.client(web.tokens[ALPHA_OWNER]) as alpha:
+        ticket = alpha.get(f"/api/v1/tickets/{ticket_id}").json()
+        assert ticket["call_detail"]["recording_url"] == f"{url}?org=alpha", ticket
         whole = alpha.get(url)
         assert whole.status_code == 200, whole.text
         assert whole.headers["content-type"] == "audio/ogg"

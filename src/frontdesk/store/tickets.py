@@ -319,14 +319,14 @@ class TicketDetail:
     call_summary: str | None
     call_summary_data: dict[str, Any] | None
     members: list[Member]
+    call_recorded: bool = False  # the call's recording exists (played from the call's API)
 
 
 _DETAIL: LiteralString = (
     _COLUMNS
     + ", t.organization_id, o.name, t.body, t.note, t.assignee_id, t.updated_at, t.done_at,"
-    " s.started_at, s.duration, s.transcript, s.summary, s.summary_data"
-    + _FROM
-    + " LEFT JOIN sessions s ON s.id = t.session_id"
+    " s.started_at, s.duration, s.transcript, s.summary, s.summary_data,"
+    " s.recording_path IS NOT NULL" + _FROM + " LEFT JOIN sessions s ON s.id = t.session_id"
 )
 
 
@@ -340,7 +340,7 @@ async def get_ticket(conn: Connection, org_id: UUID | None, ticket_id: UUID) -> 
     if row is None:
         return None
     (org, name, body, note, assignee, updated, done, started, duration, transcript) = row[11:21]
-    summary, summary_data = row[21], row[22]
+    summary, summary_data, recorded = row[21], row[22], bool(row[23])
     members = await conn.execute(
         b"SELECT u.id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id"
         b" WHERE m.organization_id = %s ORDER BY u.email",
@@ -361,6 +361,7 @@ async def get_ticket(conn: Connection, org_id: UUID | None, ticket_id: UUID) -> 
         summary,
         summary_data if isinstance(summary_data, dict) else None,
         [Member(*m) for m in await members.fetchall()],
+        recorded,
     )
 
 

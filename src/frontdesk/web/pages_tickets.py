@@ -28,7 +28,7 @@ from frontdesk.store import tickets as store
 from frontdesk.store.engine import Pool
 from frontdesk.store.web_auth import Principal
 from frontdesk.web.auth import CurrentUser, PoolDep, SettingsDep, csrf_protect, scoped_tx
-from frontdesk.web.operations import org_choices, resolve_org
+from frontdesk.web.operations import org_choices, recording_url, resolve_org
 from frontdesk.web.templating import render
 from frontdesk.web.tickets import (
     OrgParam,
@@ -209,6 +209,11 @@ async def tickets_csv(
 def _ticket_context(user: Principal, detail: store.TicketDetail, tz_name: str) -> dict[str, object]:
     return {
         "t": detail,
+        "recording_url": (
+            recording_url(detail.row.session_id, detail.row.org_slug)
+            if detail.call_recorded and detail.row.session_id is not None
+            else None
+        ),
         "zone": zone(tz_name),
         "editable": may_change(user, detail),
         "statuses": store.STATUSES,

@@ -29,7 +29,7 @@ from frontdesk.store.engine import Pool
 from frontdesk.store.history import InvalidFilter, day_range, decode_cursor, time_zone
 from frontdesk.store.web_auth import Principal
 from frontdesk.web.auth import CurrentUser, PoolDep, SettingsDep, csrf_protect, scoped_tx
-from frontdesk.web.operations import resolve_org
+from frontdesk.web.operations import recording_url, resolve_org
 from frontdesk.web.problems import PROBLEM_RESPONSES
 
 PAGE_ROWS: Final = 50
@@ -230,6 +230,7 @@ class CallOut(BaseModel):
     summary: str | None
     summary_data: dict[str, Any] | None
     transcript: list[Any]
+    recording_url: str | None = None  # GET it for the call's audio (Ogg Opus, stereo)
 
 
 class TicketDetailOut(TicketOut):
@@ -276,6 +277,11 @@ def detail_out(detail: store.TicketDetail) -> TicketDetailOut:
             summary=detail.call_summary,
             summary_data=detail.call_summary_data,
             transcript=detail.transcript,
+            recording_url=(
+                recording_url(detail.row.session_id, detail.row.org_slug)
+                if detail.call_recorded
+                else None
+            ),
         )
     return TicketDetailOut(
         **ticket_out(detail.row).model_dump(),
