@@ -59,7 +59,7 @@ unit: install-dev
 	$(PY) -m pytest tests/unit -q
 
 test: install-dev apt-tools lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30  # the slowest, to keep CI under its 25 minutes
 
 bench: install-dev apt-tools
 	$(PY) -m bench.run_all

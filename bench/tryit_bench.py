@@ -32,26 +32,23 @@ from tests.conftest import edge_settings
 from tests.support.audio import read_wav
 from tests.support.baresip import place_call
 from tests.support.speech import caller_wav, speech_pcm
-from tests.web.conftest import ALPHA_NUMBERS, ALPHA_OWNER, login, seed
+from tests.web.conftest import ALPHA_OWNER, login, seed
 from tests.web.tryit_support import (
+    NUMBER,
+    QUESTION,
     RECORD_JS,
     STOP_JS,
     AgentWeb,
     decode_webm,
     fake_microphone_args,
+    give_number_a_knowledge_base,
     sound_spans,
 )
 
 from frontdesk.store.embedded import EmbeddedPostgres
-from frontdesk.store.engine import open_pool
 from frontdesk.store.migrate import migrate
-from frontdesk.store.numbers import update_number
-from frontdesk.store.tx import operator_tx
 
-NUMBER = ALPHA_NUMBERS[0]
 EXTENSION_DIALLED = NUMBER  # the edge routes the full number as dialled by the PBX
-QUESTION = "Do you deliver?"
-ANSWER = "Yes, within 5 km, for 2 euros."
 QUESTION_AT_S = 6.0  # the greeting is over by then
 CALL_S = 14.0
 
@@ -59,18 +56,7 @@ CALL_S = 14.0
 async def prepare(conninfo: str) -> dict[str, object]:
     await migrate(conninfo)
     seeded = await seed(conninfo)
-    pool = await open_pool(conninfo, max_size=2)
-    try:
-        async with operator_tx(pool, actor="bench") as conn:
-            await update_number(
-                conn, NUMBER, default_country="IT", max_concurrent_calls=2,
-                override_changes={
-                    "greeting": "Hello, this is Alpha.",
-                    "knowledge_base": [{"question": QUESTION, "answer": ANSWER}],
-                },
-            )  # fmt: skip
-    finally:
-        await pool.close()
+    await give_number_a_knowledge_base(conninfo, max_calls=2)
     return seeded
 
 

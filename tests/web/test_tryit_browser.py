@@ -23,7 +23,6 @@ from playwright.async_api import Page
 from tests.integration.store.support import run_async
 from tests.support.speech import caller_wav, speech_pcm, transcribe
 from tests.web.conftest import (
-    ALPHA_NUMBERS,
     ALPHA_OWNER,
     WebApp,
     login,
@@ -32,46 +31,30 @@ from tests.web.conftest import (
     web_settings,
 )
 from tests.web.tryit_support import (
+    NUMBER,
+    QUESTION,
     RECORD_JS,
     STOP_JS,
     AgentWeb,
     decode_webm,
     fake_microphone_args,
+    give_number_a_knowledge_base,
     sound_spans,
 )
 
 from frontdesk.store.engine import open_pool
-from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-QUESTION = "Do you deliver?"
-ANSWER = "Yes, within 5 km, for 2 euros."
 QUESTION_AT_S = 7.0  # the greeting is over by then
 CALL_S = 20.0
-NUMBER = ALPHA_NUMBERS[0]
-
-
-async def _with_knowledge(conninfo: str) -> None:
-    pool = await open_pool(conninfo, max_size=2)
-    try:
-        async with operator_tx(pool, actor="test") as conn:
-            await update_number(
-                conn, NUMBER, default_country="IT", max_concurrent_calls=1,
-                override_changes={
-                    "greeting": "Hello, this is Alpha.",
-                    "knowledge_base": [{"question": QUESTION, "answer": ANSWER}],
-                },
-            )  # fmt: skip
-    finally:
-        await pool.close()
 
 
 @pytest.fixture
 def agent_web(web_db: str, tmp_path: Path) -> Iterator[WebApp]:
     seeded = run_async(seed(web_db))
-    run_async(_with_knowledge(web_db))
+    run_async(give_number_a_knowledge_base(web_db, max_calls=1))
     running = AgentWeb(web_db, web_settings(agent_workers=1, data_dir=tmp_path / "data"))
     try:
         running.start()

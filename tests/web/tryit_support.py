@@ -17,7 +17,7 @@ import av
 import numpy as np
 from prometheus_client import CollectorRegistry
 from tests.support.speech import write_wav
-from tests.web.conftest import CHROMIUM_ARGS, RunningWeb, _Server
+from tests.web.conftest import ALPHA_NUMBERS, CHROMIUM_ARGS, RunningWeb, _Server
 
 from frontdesk.agent.host import AgentHost
 from frontdesk.calls.routing import RoutingDecider
@@ -25,8 +25,10 @@ from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_pool
+from frontdesk.store.numbers import update_number
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.sessions import SessionRecorder
+from frontdesk.store.tx import operator_tx
 from frontdesk.tasks import TaskOwner
 from frontdesk.web.app import create_app
 from frontdesk.web.security import server_config
@@ -59,6 +61,28 @@ STOP_JS = """() => new Promise((resolve) => {
   };
   r.rec.stop();
 })"""
+
+
+NUMBER = ALPHA_NUMBERS[0]
+QUESTION = "Do you deliver?"
+ANSWER = "Yes, within 5 km, for 2 euros."
+GREETING = "Hello, this is Alpha."
+
+
+async def give_number_a_knowledge_base(conninfo: str, max_calls: int) -> None:
+    """alpha's first number: a short greeting, one FAQ entry, `max_calls` lines."""
+    pool = await open_pool(conninfo, max_size=2)
+    try:
+        async with operator_tx(pool, actor="test") as conn:
+            await update_number(
+                conn, NUMBER, default_country="IT", max_concurrent_calls=max_calls,
+                override_changes={
+                    "greeting": GREETING,
+                    "knowledge_base": [{"question": QUESTION, "answer": ANSWER}],
+                },
+            )  # fmt: skip
+    finally:
+        await pool.close()
 
 
 def fake_microphone_args(wav: Path) -> list[str]:
