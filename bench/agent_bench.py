@@ -20,6 +20,15 @@ RTP it receives.
    reply, again); the edge's RTP send-interval jitter |Δt − 20 ms| from a tcpdump capture
    of loopback (µs kernel stamps, so this process's own scheduling does not enter), and
    CPU of the edge process vs its agent workers.
+3. Offline calls asking at once (`--at-once` runs only this; `--quick` skips it): one node
+   with the offline set and the default worker count (one per core), N concurrent calls
+   for N = 1 and N = the node's advertised offline capacity on this machine
+   (`default_node_capacity`), and 2, 3, capacity / 2, capacity − 2, capacity − 1 between
+   (`--sizes` to choose).
+   Every caller hears the greeting; then, for each of 3 rounds, all callers start the same
+   question at the same instant, and each reply's voice-to-voice latency (as in 1.) is
+   held against 1.5 s. The largest N whose every reply started within it is the capacity
+   the figure allows.
 
 Prints a Markdown block for docs/benchmarks.md.
 """
@@ -50,6 +59,7 @@ from tests.support.sipp import free_port, free_sip_port, percentile
 from tests.support.speech import speech_pcm
 
 from bench.wire import capture
+from frontdesk.agent.capacity import default_node_capacity
 from frontdesk.calls.decision import Admitted, Decision, InviteFacts
 from frontdesk.media import g711
 from frontdesk.media.rtp import RtpPacket
@@ -61,6 +71,14 @@ SENTENCE = "I would like to know when you are open."
 PROVIDER_S = 0.150 + 0.250 + 0.100  # the fakes' fixed latencies
 PACKET = 160  # samples of 8 kHz per 20 ms
 LOUD_RMS = 100.0  # piper's and our silence are far below; speech and the fake tone far above
+# one per round of the at-once figure, every caller asking the round's question: questions
+# the responder answers (no ticket: the bench's node has no database to file one in)
+QUESTIONS = (
+    SENTENCE,
+    "Where is your office, and is there parking nearby?",
+    "Do you take credit cards, or only cash?",
+)
+AT_ONCE_TARGET_S = 1.5
 
 
 # ---------------------------------------------------------------------- the node (child)
@@ -70,7 +88,7 @@ class Greeter:
     async def decide(self, facts: InviteFacts) -> Decision:
         return Admitted(greeting=GREETING)
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
+    async def release(self, facts: InviteFacts, reason: str, record: object = None) -> None:
         return None
 
 
@@ -274,12 +292,18 @@ async def converse(sip: Sip, sip_port: int, number: int, turns: int, speech: byt
                 latencies.append(latency)
                 await leg.quiet(0.8, within_s=30)  # the reply has played
     finally:
-        leg.sending = False
-        await sender
-        assert sip.transport is not None and leg.transport is not None
-        sip.transport.sendto(bye, ("127.0.0.1", sip_port))
-        leg.transport.close()
+        await hang_up(sip, sip_port, leg, sender, bye)
     return latencies
+
+
+async def hang_up(
+    sip: Sip, sip_port: int, leg: Leg, sender: asyncio.Task[None], bye: bytes
+) -> None:
+    leg.sending = False
+    await sender
+    assert sip.transport is not None and leg.transport is not None
+    sip.transport.sendto(bye, ("127.0.0.1", sip_port))
+    leg.transport.close()
 
 
 async def open_sip() -> Sip:
@@ -369,7 +393,93 @@ async def concurrent(calls: int, window_s: float, work: Path) -> list[str]:
     ]
 
 
-async def main_async(quick: bool) -> list[str]:
+async def asking_at_once(
+    sip: Sip, sip_port: int, calls: int, first: int, questions: list[bytes]
+) -> list[float | None]:
+    """`calls` calls; after every greeting, all ask each question at the same instant.
+
+    Returns one latency per call and round (None: no reply within 15 s)."""
+    placed = await asyncio.gather(*(place_call(sip, sip_port, first + i) for i in range(calls)))
+    legs = [leg for leg, _, _ in placed]
+    senders = [asyncio.create_task(leg.send()) for leg in legs]
+    latencies: list[float | None] = []
+    try:
+        greeted = await asyncio.gather(*(leg.quiet(0.7, within_s=60) for leg in legs))
+        if not all(greeted):
+            raise RuntimeError(f"{greeted.count(False)} of {calls} calls heard no greeting")
+        for question in questions:
+            # the same tape given to every sender at once: each starts it on its next
+            # 20 ms tick, so the questions start (and end) within 20 ms of each other
+            latencies += await asyncio.gather(*(leg.turn(question, 15.0) for leg in legs))
+            # every reply played out (a pause inside a reply on a busy node is < 1.2 s)
+            await asyncio.gather(*(leg.quiet(1.2, within_s=60) for leg in legs))
+    finally:
+        for leg, (_, _, bye), sender in zip(legs, placed, senders, strict=True):
+            await hang_up(sip, sip_port, leg, sender, bye)
+    return latencies
+
+
+async def at_once(sizes: list[int], capacity: int) -> list[str]:
+    """The offline node, default worker count, N calls asking at once for each N."""
+    questions = [speech_pcm(text, 8000) for text in QUESTIONS]
+    rows: list[str] = []
+    allowed, failed = 0, False  # the largest N with this N and every smaller one all within
+    with node(OFFLINE, workers=0) as facts:  # 0: the node's default, one per core
+        sip = await open_sip()
+        sip_port = int(str(facts["sip_port"]))
+        workers = [int(p) for p in facts["workers"]]  # type: ignore[attr-defined]
+        pids = [int(str(facts["pid"])), *workers]
+        first = 0
+        for calls in sorted(sizes):
+            load = os.getloadavg()[0]
+            cpu0, t0 = cpu_of(pids), time.perf_counter()
+            results = await asking_at_once(sip, sip_port, calls, first, questions)
+            cpu = (cpu_of(pids) - cpu0) / (time.perf_counter() - t0) * 100
+            first += calls
+            replies = [v for v in results if v is not None]
+            within = sum(v <= AT_ONCE_TARGET_S for v in replies)
+            failed = failed or within < len(results)
+            allowed = allowed if failed else calls
+            missed = len(results) - len(replies)
+            rounds = [  # the median of each round (question), all its calls
+                statistics.median(
+                    [v for v in results[r * calls : (r + 1) * calls] if v is not None] or [0.0]
+                )
+                for r in range(len(questions))
+            ]
+            rows.append(
+                f"| {calls} offline call{'s' if calls > 1 else ''} asking at once "
+                f"({len(pids) - 1} workers; advertised capacity {capacity}) | {ms(replies)}; "
+                f"**{within}/{len(results)} within {AT_ONCE_TARGET_S} s**"
+                + (f", {missed} unanswered" if missed else "")
+                + f"; per round median {' / '.join(f'{v * 1000:.0f}' for v in rounds)} ms"
+                + f"; node + workers CPU {cpu:.0f}% of a core; load avg {load:.2f} | "
+                f"every reply ≤ {AT_ONCE_TARGET_S * 1000:.0f} ms |"
+            )
+            await asyncio.sleep(2.0)  # the calls torn down before the next size
+        assert sip.transport is not None
+        sip.transport.close()
+    rows.append(
+        f"| offline capacity the {AT_ONCE_TARGET_S} s figure allows (N measured: "
+        f"{', '.join(map(str, sorted(sizes)))}) | {allowed} (advertised: {capacity}) "
+        f"| ≥ {capacity} |"
+    )
+    return rows
+
+
+def at_once_sizes(capacity: int) -> list[int]:
+    """1, 2, 3, half, and the last three below and at the capacity."""
+    return sorted(
+        n
+        for n in {1, 2, 3, capacity // 2, capacity - 2, capacity - 1, capacity}
+        if 1 <= n <= capacity
+    )
+
+
+async def main_async(quick: bool, only_at_once: bool, sizes: list[int] | None) -> list[str]:
+    capacity = default_node_capacity([], os.cpu_count() or 1)  # no sets: the offline one
+    if only_at_once:
+        return await at_once(sizes or at_once_sizes(capacity), capacity)
     rows: list[str] = []
     fake, facts = await latency(FAKES, calls=1 if quick else 2, turns=3)
     endpointing = max(float(str(facts["vad_min_silence"])), float(str(facts["endpointing_delay"])))
@@ -387,12 +497,24 @@ async def main_async(quick: bool) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="fd-agent-bench-") as tmp:
         for calls in (10,) if quick else (10, 25, 50):
             rows += await concurrent(calls, 8.0 if quick else 12.0, Path(tmp))
+    if not quick:
+        rows += await at_once(sizes or at_once_sizes(capacity), capacity)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer turns and calls")
+    parser.add_argument(
+        "--at-once", action="store_true", help="only the offline calls asking at once"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="call counts of the at-once figure (default: 1, 2, 3, cap/2, cap-2..cap)",
+    )
     parser.add_argument("--serve", metavar="FACTORY", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -402,12 +524,20 @@ def main() -> None:
         uvloop.run(serve(args.serve, args.workers))
         return
     started = time.strftime("%Y-%m-%d %H:%M")
-    rows = asyncio.run(main_async(args.quick))
+    load = os.getloadavg()
+    rows = asyncio.run(main_async(args.quick, args.at_once, args.sizes))
+    after = os.getloadavg()
     print(
         f"\n### Voice agent — {started}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print("Command: `python -m bench.agent_bench" + (" --quick" if args.quick else "") + "`\n")
+    flags = " --quick" * args.quick + " --at-once" * args.at_once
+    flags += f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes else ""
+    print(f"Command: `python -m bench.agent_bench{flags}`")
+    print(
+        f"Load average (1, 5, 15 min): before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+        f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}\n"
+    )
     print("| figure | measured | target |")
     print("|---|---|---|")
     for row in rows:

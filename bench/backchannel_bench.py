@@ -50,7 +50,7 @@ class LongGreeter:
     async def decide(self, facts: InviteFacts) -> Decision:
         return Admitted(greeting=GREETING)
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
+    async def release(self, facts: InviteFacts, reason: str, record: object = None) -> None:
         return None
 
 

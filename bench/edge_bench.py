@@ -64,7 +64,7 @@ class RejectAll:
     async def decide(self, facts: InviteFacts) -> Decision:
         return Refused(RefusalReason.LIMIT_NUMBER)
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
+    async def release(self, facts: InviteFacts, reason: str, record: object = None) -> None:
         return None
 
 

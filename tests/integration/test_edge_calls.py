@@ -72,7 +72,7 @@ async def test_cancel_before_answer(edge_factory: EdgeFactory) -> None:
             await asyncio.sleep(2.0)
             return Admitted()
 
-        async def release(self, facts: object, reason: str) -> None:
+        async def release(self, facts: object, reason: str, record: object = None) -> None:
             return None
 
     edge = await edge_factory(decider=SlowDecider())

@@ -27,6 +27,7 @@ from frontdesk.sip.headers import NameAddr, SipUri
 from frontdesk.sip.message import Request
 
 if TYPE_CHECKING:
+    from frontdesk.calls.record import CallRecord
     from frontdesk.calls.routing import Route
 
 Addr = tuple[str, int]
@@ -122,8 +123,12 @@ Decision = Admitted | Refused
 class CallDecider(Protocol):
     async def decide(self, facts: InviteFacts) -> Decision: ...
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
-        """Called exactly once for every admitted call, however it ended."""
+    async def release(
+        self, facts: InviteFacts, reason: str, record: CallRecord | None = None
+    ) -> None:
+        """Called exactly once for every admitted call, however it ended. `record`: the
+        finished call's record, when it was answered; a decider that keeps sessions
+        writes the session's end with the slot's release, in one statement."""
         ...
 
 
@@ -133,7 +138,9 @@ class AcceptAll:
     async def decide(self, facts: InviteFacts) -> Decision:
         return Admitted()
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
+    async def release(
+        self, facts: InviteFacts, reason: str, record: CallRecord | None = None
+    ) -> None:
         return None
 
 

@@ -27,6 +27,7 @@ from frontdesk.calls.decision import (
     RefusalReason,
     Refused,
 )
+from frontdesk.calls.record import CallRecord
 from frontdesk.errors import InvalidNumber
 from frontdesk.tenancy.config import TenantConfig, merge
 from frontdesk.tenancy.numbers import normalize_number
@@ -121,5 +122,7 @@ class RoutingDecider:
             return routed
         return Admitted(route=routed, greeting=routed.config.greeting)
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
+    async def release(
+        self, facts: InviteFacts, reason: str, record: CallRecord | None = None
+    ) -> None:
         return None

@@ -131,7 +131,8 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         background = TaskOwner("node")
         watcher = RoutingWatcher(pool, settings.default_country, decider.swap)
         background.spawn(watcher.run(), name="routing watcher")
-        recorder = SessionRecorder(pool, settings.node_id)
+        # an answered call's end is written by admission's release of its slot
+        recorder = SessionRecorder(pool, settings.node_id, ends_written_by_release=True)
         background.spawn(recorder.run(), name="session recorder")
         # notifications get their own connections: a dispatcher lane holds one while it
         # sends (up to FRONTDESK_OUTBOX_SEND_TIMEOUT), which must never starve admission

@@ -100,7 +100,7 @@ class Teardown:
                 duration_s=now - call.answered_at,
             )
             self.close_record(record, "answered", reason, 200)
-        self._releases.spawn(self.decider.release(call.facts, reason), name="release")
+        self._releases.spawn(self.decider.release(call.facts, reason, record), name="release")
 
     def release_media(self, call: EdgeCall) -> None:
         if call.finish():

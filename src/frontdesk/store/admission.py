@@ -8,39 +8,41 @@ through the others, a restarted node reaps its own rows first).
 
 Batches ("turns"). INVITEs that arrive together are decided together: `decide` queues its
 request and one loop (`_run`) sends everything queued as ONE simple-protocol Query message
-on one connection: `SET LOCAL ROLE frontdesk_operator; <the queued releases>; SELECT
-frontdesk_admit_many(<the queued requests>)`. PostgreSQL runs the statements of one Query
-message as one implicit transaction, so a turn is one round trip and one transaction
+on one connection: `SET LOCAL ROLE frontdesk_operator; SELECT frontdesk_admit_many(<the
+queued requests>)`. Releases are not part of a turn: they end the session and free its slot
+in one statement of their own (`store.releases`). PostgreSQL runs the statements of one
+Query message as one implicit transaction, so a turn is one round trip and one transaction
 instead of four (BEGIN / SET LOCAL ROLE / the function / COMMIT). Measured on the shared
 2-core machine (2026-12-03, other work running): a turn of one INVITE costs about what the
 old four-round-trip transaction did (3-5 ms there), a turn of twenty 0.2-0.6 ms per INVITE.
-While a turn is on the wire the next requests queue, so a turn
-carries as many as arrived during the previous one: one INVITE at low rates (no batching
-window to wait for), tens at a burst. Parameters are bound on the client (psycopg's
-ClientCursor quotes them with libpq's escaping); the text fields from the network are
-trimmed to the columns' limits and stripped of NULs first, so one bad request cannot fail
-the statement of a whole batch.
+While a turn is on the wire the next requests queue, so a turn carries as many as arrived
+during the previous one: one INVITE at low rates (no batching window to wait for), tens at a
+burst. Parameters are bound on the client (psycopg's ClientCursor quotes them with libpq's
+escaping); the text fields from the network are trimmed to the columns' limits and stripped
+of NULs first, so one bad request cannot fail the statement of a whole batch.
 
 Why a batch is exact (no over-admission under any interleaving, on one node or many):
-`frontdesk_admit_many` (migration 0010) first takes, always in this order, a row lock on
-this node's `nodes` row, then on every organization of the batch in ascending id order
-(`SELECT … ORDER BY id FOR UPDATE`). Two turns that share an organization, from any node,
-run one after the other, and so do two turns of the same node. Under READ COMMITTED the
-counts taken after the locks see every `active_calls` row committed by whoever held them
-before, and nobody else can insert a row counted against the same organizations or node
-until this transaction ends. A number belongs to exactly one organization (checked under
-the lock: a number moved since the snapshot is `number-changed`), so the org lock covers the
-number's count too. Inside the batch the requests are decided one after the other, in
-arrival order, each admission adding one to the number, org and node counts the next
-request sees: exactly what consecutive single admissions would have decided. The lock
-order (own node, then organizations ascending) is the same everywhere and no one takes a
-node lock after an organization lock, so turns cannot deadlock; the locks are held only
-while the function runs on the server. The levels are checked in their nesting order
-(number, org, node), so a refusal names the innermost limit that is full. Releases take no
-lock: a concurrent release can only make a count briefly too high (a conservative
-refusal), never too low. Counts come from `active_calls` rows, never from counters that
-could drift. Every refusal is decided by a fresh count in the database (no refusal is
-answered from a cache).
+`frontdesk_admit_many` (migration 0010, its locks made `FOR NO KEY UPDATE` by 0014) first
+takes, always in this order, a row lock on this node's `nodes` row, then on every
+organization of the batch in ascending id order (`SELECT … ORDER BY id FOR NO KEY UPDATE`;
+two such locks on one row conflict, while the `FOR KEY SHARE` of a foreign-key check by a
+release or the session recorder does not wait for them). Two turns that share an
+organization, from any node, run one after the other, and so do two turns of the same node.
+Under READ COMMITTED the counts taken after the locks see every `active_calls` row committed
+by whoever held them before, and nobody else can insert a row counted against the same
+organizations or node until this transaction ends. A number belongs to exactly one
+organization (checked under the lock: a number moved since the snapshot is
+`number-changed`), so the org lock covers the number's count too. Inside the batch the
+requests are decided one after the other, in arrival order, each admission adding one to the
+number, org and node counts the next request sees: exactly what consecutive single
+admissions would have decided. The lock order (own node, then organizations ascending) is
+the same everywhere and no one takes a node lock after an organization lock, so turns cannot
+deadlock; the locks are held only while the function runs on the server. The levels are
+checked in their nesting order (number, org, node), so a refusal names the innermost limit
+that is full. Releases take no lock: a concurrent release can only make a count briefly too
+high (a conservative refusal), never too low. Counts come from `active_calls` rows, never
+from counters that could drift. Every refusal is decided by a fresh count in the database
+(no refusal is answered from a cache).
 
 Routing decides 404/480 (`calls.routing`), once: the function does not refuse for an
 inactive number or a suspended organization, it answers `number-changed` when the rows no
@@ -58,7 +60,7 @@ query (see `store.deadline`); a turn that has not come back after `abandon_after
 is left to finish by itself (it still releases whatever it admitted), and the next turn
 takes another connection. A turn that fails releases everything it asked for (the
 transaction may have committed before the connection broke: releasing a slot that was never
-taken is a no-op), and queued releases are retried until the database takes them.
+taken is a no-op); releases are retried until the database takes them (`store.releases`).
 
 Why not psycopg's pipeline mode (it would also make a turn one round trip, and was tried
 before this: it left connections aborted under load). Not reproduced here; what libpq
@@ -94,9 +96,11 @@ from frontdesk.calls.decision import (
     RefusalReason,
     Refused,
 )
+from frontdesk.calls.record import CallRecord
 from frontdesk.calls.routing import Route, RoutingDecider
 from frontdesk.store.deadline import Deadlines
 from frontdesk.store.engine import Connection, Pool
+from frontdesk.store.releases import SlotReleases
 from frontdesk.store.routing import load_routing_table
 from frontdesk.store.tx import operator_tx
 
@@ -140,30 +144,7 @@ WHERE id IN (SELECT session_id FROM gone) AND outcome = 'in-progress'
 RETURNING id
 """
 
-# Releases: the DELETE frees the slot (exactly once: only a live row is deleted). It does not
-# end the sessions row: the edge's session recorder writes the call's end (with its
-# transcript) in its own batches, and the LiveKit front ends it in `close_session`. Writing
-# the end here would put migration 0007's rollup upserts (one hot row per hour, outcome and
-# reason) inside the transaction that holds the organizations' locks: measured at 200
-# calls/s, turns then waited on the recorder's batch for the rollup rows (INVITE→200 p50
-# 465 ms) and deadlocked with it. A `void` release (a late admission, or one whose INVITE
-# was abandoned) deletes its in-progress sessions row too: no call happened under it, and
-# deleting an in-progress row writes no rollup.
 _ROLE = b"SET LOCAL ROLE frontdesk_operator"
-_RELEASE = b"""
-WITH ended AS (
-    SELECT * FROM unnest(%(end_ids)s::uuid[], %(end_void)s::boolean[]) AS e(session_id, void)
-), gone AS (
-    DELETE FROM active_calls a USING ended e WHERE a.session_id = e.session_id
-    RETURNING a.session_id
-), voided AS (
-    DELETE FROM sessions s USING ended e
-    WHERE s.id = e.session_id AND e.void AND s.outcome = 'in-progress'
-      AND s.id IN (SELECT session_id FROM gone)
-    RETURNING s.id
-)
-SELECT count(*) FROM gone
-"""
 _ADMIT = (
     b"SELECT frontdesk_admit_many(%(node)s, %(node_max)s, %(ids)s::uuid[], %(orgs)s::uuid[],"
     b" %(numbers)s::uuid[], %(call_ids)s::text[], %(callers)s::text[], %(called)s::text[])"
@@ -200,18 +181,8 @@ class _Ask:
 
 
 @dataclass(eq=False, slots=True)
-class _End:
-    """One slot to free in the next turn (`void`: and its in-progress sessions row)."""
-
-    session_id: uuid.UUID
-    void: bool = False
-    done: asyncio.Future[None] | None = None
-
-
-@dataclass(eq=False, slots=True)
 class _Turn:
     asks: list[_Ask]
-    ends: list[_End]
     probes: list[asyncio.Future[None]] = field(default_factory=list)
 
 
@@ -240,7 +211,7 @@ class Admission:
         self._retry_s = retry_s
         self._slots: dict[str, Slot] = {}  # by SIP Call-ID, while the call holds a slot
         self._asks: list[_Ask] = []
-        self._ends: list[_End] = []  # queued releases, retried until the database takes them
+        self._releases = SlotReleases(pool, node_id, retry_s=retry_s)
         self._probes: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -251,7 +222,6 @@ class Admission:
         self._turn_began: float | None = None
         self._last_turn_ok = True
         self.reaped = 0
-        self.released = 0
         self.turns = 0
         self.late_admissions = 0  # admitted after their INVITE had been refused 503
 
@@ -300,6 +270,7 @@ class Admission:
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         await self._reloads.aclose()
+        await self._releases.aclose()
         await self._give_back(self._conn)
         self._conn = None
 
@@ -353,7 +324,7 @@ class Admission:
             if ask.verdict.done() and ask.verdict.result() == "admitted":
                 slot = self._slots.pop(facts.call_id, None)
                 if slot is not None:
-                    self._queue_end(slot.session_id, void=True)
+                    self._releases.queue(slot.session_id, void=True)
             raise
 
     def _expire(self, ask: _Ask) -> None:
@@ -361,22 +332,24 @@ class Admission:
             ask.expired = True
             ask.verdict.set_result(_EXPIRED)
 
-    async def release(self, facts: InviteFacts, reason: str) -> None:
-        """Free the call's slot: exactly once, however often or late this is called.
+    async def release(
+        self, facts: InviteFacts, reason: str, record: CallRecord | None = None
+    ) -> None:
+        """Free the call's slot, and end its session from `record` in the same statement:
+        exactly once, however often or late this is called.
 
-        Returns when the turn that carried it is back (freed, or kept for a retry while
+        Returns when the batch that carried it is back (freed, or kept for a retry while
         the database is away).
         """
         slot = self._slots.pop(facts.call_id, None)
         if slot is None:
             return
-        await asyncio.shield(self._queue_end(slot.session_id))
+        await asyncio.shield(self._releases.queue(slot.session_id, record=record))
 
-    def _queue_end(self, session_id: uuid.UUID, *, void: bool = False) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ends.append(_End(session_id, void, done))
-        self._kick()
-        return done
+    @property
+    def released(self) -> int:
+        """Slots this node has freed in the database."""
+        return self._releases.freed
 
     async def database_ready(self) -> bool:
         """True when a round trip through the turn loop completes within the deadline."""
@@ -409,13 +382,13 @@ class Admission:
         """Until cancelled: one turn at a time, each carrying everything queued."""
         loop = asyncio.get_running_loop()
         while True:
-            if not (self._asks or self._ends or self._probes):
+            if not (self._asks or self._probes):
                 self._wake.clear()
                 await self._wake.wait()
             asks = [ask for ask in self._asks if not ask.expired]
-            turn = _Turn(asks, self._ends, self._probes)
-            self._asks, self._ends, self._probes = [], [], []
-            if not (turn.asks or turn.ends or turn.probes):
+            turn = _Turn(asks, self._probes)
+            self._asks, self._probes = [], []
+            if not (turn.asks or turn.probes):
                 continue
             task = loop.create_task(self._turn(turn), name="admission turn")
             self._turn_began = loop.time()
@@ -446,13 +419,10 @@ class Admission:
             if conn is None:
                 conn = self._conn = await self._connect()
             sent = True
-            verdicts, freed = await self._exchange(conn, turn)
+            verdicts = await self._exchange(conn, turn)
         except (*_DB_ERRORS, ValueError) as exc:
             self._last_turn_ok = False
-            log.warning(
-                "admission turn failed (%d requests, %d releases): %s",
-                len(turn.asks), len(turn.ends), exc,
-            )  # fmt: skip
+            log.warning("admission turn failed (%d requests): %s", len(turn.asks), exc)
             if conn is not None:
                 if self._conn is conn:
                     self._conn = None
@@ -464,10 +434,6 @@ class Admission:
         self._last_turn_ok = True
         if conn is not self._conn:  # abandoned meanwhile: the loop has another connection
             await self._give_back(conn)
-        self.released += freed
-        for end in turn.ends:
-            if end.done is not None and not end.done.done():
-                end.done.set_result(None)
         for probe in turn.probes:
             if not probe.done():
                 probe.set_result(None)
@@ -475,16 +441,10 @@ class Admission:
             self._settle(ask, verdict)
         return True
 
-    async def _exchange(self, conn: Connection, turn: _Turn) -> tuple[list[str], int]:
-        """The turn's one Query message: role, releases, admissions; one transaction."""
+    async def _exchange(self, conn: Connection, turn: _Turn) -> list[str]:
+        """The turn's one Query message: role, then admissions; one transaction."""
         statements = [_ROLE]
         params: dict[str, Any] = {}
-        if turn.ends:
-            statements.append(_RELEASE)
-            params.update(
-                end_ids=[end.session_id for end in turn.ends],
-                end_void=[end.void for end in turn.ends],
-            )
         if turn.asks:
             statements.append(_ADMIT)
             params.update(
@@ -502,17 +462,12 @@ class Admission:
         cursor = psycopg.AsyncClientCursor(conn)
         async with cursor:
             await cursor.execute(b"; ".join(statements), params)
-            freed = 0
-            if turn.ends:
-                cursor.nextset()
-                row = await cursor.fetchone()
-                freed = int(row[0]) if row is not None else 0
             cursor.nextset()
             row = await cursor.fetchone()
         verdicts: list[str] = list(row[0]) if turn.asks and row is not None else []
         if len(verdicts) != len(turn.asks):
             raise ValueError(f"admission returned {len(verdicts)} verdicts for {len(turn.asks)}")
-        return verdicts, freed
+        return verdicts
 
     def _settle(self, ask: _Ask, verdict: str) -> None:
         if ask.timer is not None:
@@ -521,33 +476,26 @@ class Admission:
             if ask.expired:  # its INVITE was answered 503 already: free the slot at once
                 self.late_admissions += 1
                 log.warning("admission came back after its deadline: slot released")
-                self._queue_end(ask.session_id, void=True)
+                self._releases.queue(ask.session_id, void=True)
                 return
             self._slots[ask.facts.call_id] = Slot(ask.session_id, ask.route)
         if not ask.verdict.done():
             ask.verdict.set_result(verdict)
 
     def _failed(self, turn: _Turn, sent: bool) -> None:
-        """Answer the turn's requests 503 and keep its releases for a retry. When it was
-        sent, its outcome is unknown: release what it asked for too (the commit may have
-        happened before the connection broke; freeing a slot never taken changes nothing)."""
-        for end in turn.ends:
-            if end.done is not None and not end.done.done():
-                end.done.set_result(None)  # the caller goes on; the retry is ours
-            end.done = None
-        self._ends[:0] = turn.ends
+        """Answer the turn's requests 503. When it was sent, its outcome is unknown:
+        release what it asked for (the commit may have happened before the connection
+        broke; freeing a slot never taken changes nothing)."""
         for ask in turn.asks:
             if ask.timer is not None:
                 ask.timer.cancel()
             if sent:
-                self._ends.append(_End(ask.session_id, void=True))
+                self._releases.queue(ask.session_id, void=True)
             if not ask.verdict.done():
                 ask.verdict.set_result(_FAILED)
         for probe in turn.probes:
             if not probe.done():
                 probe.set_result(None)
-        if self._ends:
-            self._wake.set()
 
     async def _connect(self) -> Connection:
         """A connection for the turns: the pool's, or after a failure a direct one.

@@ -5,7 +5,9 @@ appends to an in-memory queue (the edge calls it from its event loop); `run`, a 
 node owns, writes what is queued in batches, one transaction per batch as the operator.
 When the database is unreachable, rows stay queued (bounded) and are written when it
 returns, so an outage loses no history; the oldest rows go first only if the queue would
-exceed `max_queued`, and that is counted.
+exceed `max_queued`, and that is counted. On a node whose admission writes an answered
+call's end with the release of its slot (`store.releases`, one statement), the recorder is
+made with `ends_written_by_release` and skips those records: one writer per row end.
 Must not: decide anything about calls.
 """
 
@@ -73,9 +75,16 @@ def session_row(record: CallRecord, node_id: str) -> tuple[Any, ...]:
 
 class SessionRecorder:
     def __init__(
-        self, pool: Pool, node_id: str, *, max_queued: int = 100_000, retry_s: float = 1.0
+        self,
+        pool: Pool,
+        node_id: str,
+        *,
+        max_queued: int = 100_000,
+        retry_s: float = 1.0,
+        ends_written_by_release: bool = False,
     ) -> None:
         self._pool = pool
+        self._skip_released = ends_written_by_release
         self._node_id = node_id
         self._queue: deque[tuple[Any, ...]] = deque()
         self._max_queued = max_queued
@@ -91,6 +100,8 @@ class SessionRecorder:
         return len(self._queue)
 
     def submit(self, record: CallRecord) -> None:
+        if self._skip_released and record.session_id is not None and record.outcome == "answered":
+            return  # its release wrote the end (store.releases)
         if len(self._queue) >= self._max_queued:
             self._queue.popleft()
             self.dropped += 1

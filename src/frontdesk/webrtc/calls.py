@@ -207,14 +207,14 @@ class BrowserCalls:
         try:
             await call.pc.close()
         finally:
-            await self._decider.release(call.facts, call.reason)
-            self._record(call)
+            record = self._record(call)
+            await self._decider.release(call.facts, call.reason, record)
+            if self._on_record is not None:
+                self._on_record(record)
 
-    def _record(self, call: BrowserCall) -> None:
-        if self._on_record is None:
-            return
+    def _record(self, call: BrowserCall) -> CallRecord:
         admitted = call.admitted
-        record = CallRecord(
+        return CallRecord(
             call.call_id,
             admitted.route.called if admitted.route is not None else call.facts.called,
             call.facts.caller,
@@ -229,7 +229,6 @@ class BrowserCalls:
             owner=admitted.owner,
             session_id=admitted.session_id,
         )
-        self._on_record(record)
 
     def _record_refusal(self, facts: InviteFacts, refused: Refused, started: float) -> None:
         if self._on_record is None:

@@ -6,12 +6,14 @@ database."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 
 from frontdesk.calls.decision import Admitted, InviteFacts, RefusalReason, Refused
+from frontdesk.calls.record import CallRecord, TranscriptLine
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.store.admission import Admission
@@ -254,3 +256,36 @@ async def test_routing_decides_when_the_snapshot_is_stale(
     # the reload is the node's new snapshot: the next INVITE needs no second look
     again = await nodes[1].decide(facts("again", "+390557654321"))
     assert again == Refused(RefusalReason.NUMBER_INACTIVE)
+
+
+async def test_release_ends_the_session_in_the_statement_that_frees_the_slot(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    """An answered call's end (outcome, reason, transcript) is written with its release;
+    a void end deletes the row; an end without a record only frees the slot."""
+    node = nodes[0]
+    decided = [await node.decide(facts(f"end-{i}", "+390551234567")) for i in range(3)]
+    assert all(isinstance(d, Admitted) for d in decided)
+    ids = [d.session_id for d in decided if isinstance(d, Admitted)]
+    started = time.time()
+    record = CallRecord(
+        "end-0", "+390551234567", "3331234567", "answered", "bye", 200, started,
+        answered_at=started, ended_at=started + 4, session_id=ids[0],
+        transcript=[TranscriptLine("caller", "a table for four", started + 2)],
+    )  # fmt: skip
+    await asyncio.gather(
+        node.release(facts("end-0", ""), "bye", record),
+        node.release(facts("end-1", ""), "cancelled"),
+    )
+    async with operator_tx(pool) as conn:
+        query = "SELECT id, outcome, reason, transcript, ended_at IS NOT NULL FROM sessions"
+        rows = {row[0]: row[1:] for row in await (await conn.execute(query)).fetchall()}
+        cursor = await conn.execute("SELECT session_id FROM active_calls")
+        live = {row[0] for row in await cursor.fetchall()}
+    assert live == {ids[2]}
+    assert rows[ids[0]][:2] == ("completed", "bye")
+    assert rows[ids[0]][2][0]["text"] == "a table for four" and rows[ids[0]][3]
+    assert rows[ids[1]][0] == "in-progress"  # its refusal is the recorder's to write
+    assert node.released == 2
+    # the other nodes' slots and rows are untouched by this node's statement
+    assert await active(pool) == 1
