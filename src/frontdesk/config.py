@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     agent_whisper_threads: int = Field(1, ge=1, le=64)  # per worker process; workers share cores
     agent_tts_threads: int = Field(1, ge=1, le=64)  # piper's onnxruntime intra-op threads
     agent_vad_min_silence: float = Field(0.45, gt=0, le=5)  # silence that ends a turn, seconds
+    # a non-streaming STT (whisper, a batch API) transcribes the caller's words so far at
+    # each pause this long, while the turn is still open, seconds
+    agent_stt_pause: float = Field(0.2, ge=0.1, le=5)
     # how long a cloud STT/LLM request may go unanswered before the call falls back to the
     # offline provider (the LLM for the rest of the call), seconds
     agent_cloud_timeout: float = Field(4.0, gt=0, le=60)

@@ -39,6 +39,7 @@ def preload(settings: Settings) -> None:
     """Load the offline models now (each loader caches per process)."""
     load_vad(settings.agent_vad_min_silence)
     load_vad(settings.agent_turn_model_silence)
+    load_vad(settings.agent_stt_pause)
     load_smart_turn()
     whisper = load_whisper(settings.agent_whisper_threads)
     # one inference now: the first real one pays ~0.5 s of lazy set-up otherwise

@@ -5,7 +5,8 @@ so tests and benchmarks run the same code with fake providers), how turns are ta
 phone line (the end of a turn from the SmartTurn model on the caller's audio, or from a
 fixed VAD silence, per the number's `turn_detection`; fast barge-in that a cough or an
 "mm-hmm" does not end; no echo warm-up; the reply's LLM started on the final transcript,
-before the turn is committed), and `new_session`, which the edge's worker processes and
+before the turn is committed; a non-streaming STT cut at the caller's short pauses,
+`caller_stt`), and `new_session`, which the edge's worker processes and
 the LiveKit job both call, and `served_by`, which both fronts use to put on each transcript
 line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
@@ -108,11 +109,23 @@ def session_options(config: TenantConfig, settings: Settings) -> dict[str, Any]:
     }
 
 
+def caller_stt(chosen: stt.STT[Any], settings: Settings) -> stt.STT[Any]:
+    """The STT as the session uses it. A non-streaming one (whisper, a batch API) is cut at
+    the caller's short pauses (`agent_stt_pause`, 0.2 s) rather than at the turn's end:
+    each piece is transcribed while the caller goes on or the turn-end wait runs, so the
+    turn's text is there (and the reply's LLM started preemptively on it) before the wait
+    is over. Left to the session, the adapter would cut at the turn VAD's longer silence,
+    and the reply's LLM would wait for the whole STT after the turn had ended."""
+    if chosen.capabilities.streaming:
+        return chosen
+    return stt.StreamAdapter(stt=chosen, vad=load_vad(settings.agent_stt_pause))
+
+
 def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
     providers = factory(spec, settings)
     options = session_options(spec.config, settings)
     session: AgentSession[None] = AgentSession(
-        stt=providers.stt,
+        stt=caller_stt(providers.stt, settings),
         llm=providers.llm,
         tts=providers.tts,
         vad=turn_vad(spec.config, settings, providers.vad),

@@ -50,7 +50,6 @@ from psycopg_pool import PoolTimeout
 from frontdesk.calls.record import CallRecord
 from frontdesk.store.engine import Pool
 from frontdesk.store.sessions import session_row
-from frontdesk.store.tx import operator_tx
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,7 @@ _DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
 # a row the database refuses: not worth a retry, but its slot must still be freed
 _BAD_ROW = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 _BATCH = 500
+_ROLE = b"SET LOCAL ROLE frontdesk_operator"
 
 # `written`: ends with a record. The row's times stay after the admission's `started_at`
 # (the database's clock) whatever the node's clock says. Data-modifying CTEs all run to
@@ -163,9 +163,14 @@ class SlotReleases:
 
     async def _write(self, batch: list[_End]) -> bool:
         try:
-            async with operator_tx(self._pool) as conn, conn.cursor() as cursor:
-                await cursor.execute(_RELEASE, _params(batch, self._node_id))
-                row = await cursor.fetchone()
+            # one Query message, one implicit transaction, one round trip (the admission
+            # turn's shape: values quoted on the client, see store/admission.py)
+            async with self._pool.connection() as conn:
+                cursor = psycopg.AsyncClientCursor(conn)
+                async with cursor:
+                    await cursor.execute(_ROLE + b"; " + _RELEASE, _params(batch, self._node_id))
+                    cursor.nextset()
+                    row = await cursor.fetchone()
         except _BAD_ROW as exc:  # a bug: free the slots, leave the rows to the reaper/recorder
             self.failures += 1
             log.error("ending %d session(s) refused, freeing their slots only: %s", len(batch), exc)

@@ -91,9 +91,7 @@ def build_providers(
         raise ConfigError(f"{kind} provider {provider!r} needs {setting}, which is not set")
     voice_activity = load_vad(settings.agent_vad_min_silence)
     return Providers(
-        stt=_with_offline_stt(
-            config, settings, _build_stt(config, settings, http_session), voice_activity
-        ),
+        stt=_with_offline_stt(config, settings, _build_stt(config, settings, http_session)),
         llm=_with_offline_llm(config, settings, customer_name, customer_notes),
         tts=_with_offline_tts(config, settings, _build_tts(config, settings, http_session)),
         vad=voice_activity,
@@ -119,15 +117,16 @@ def chat_llm(config: TenantConfig, settings: Settings) -> llm.LLM[Any]:
 
 
 def _with_offline_stt(
-    config: TenantConfig, settings: Settings, chosen: stt.STT[Any], voice_activity: vad.VAD
+    config: TenantConfig, settings: Settings, chosen: stt.STT[Any]
 ) -> stt.STT[Any]:
     english = config.language.lower().split("-")[0] == "en"
     if config.stt == "offline" or not english:
         return chosen
-    # whisper is not a streaming STT: the adapter cuts the caller's audio with the VAD
+    # whisper is not a streaming STT: the adapter cuts the caller's audio at short pauses
+    # (see `agent.session.caller_stt`)
     return STTFallback(
         [chosen, _offline_stt(settings)],
-        vad=voice_activity,
+        vad=load_vad(settings.agent_stt_pause),
         attempt_timeout=settings.agent_cloud_timeout,
         max_retry_per_stt=0,
     )
