@@ -6,7 +6,8 @@ phone line (the end of a turn from the SmartTurn model on the caller's audio, or
 fixed VAD silence, per the number's `turn_detection`; fast barge-in that a cough or an
 "mm-hmm" does not end; no echo warm-up; the reply's LLM started on the final transcript,
 before the turn is committed; a non-streaming STT cut at the caller's short pauses,
-`caller_stt`), and `new_session`, which the edge's worker processes and
+`caller_stt`; a reply's first clause sent to the TTS on its own, `caller_tts`), and
+`new_session`, which the edge's worker processes and
 the LiveKit job both call, and `served_by`, which both fronts use to put on each transcript
 line the provider that served it.
 Must not: start the session or choose its audio ends (each front attaches its own).
@@ -22,6 +23,7 @@ from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.events import UserInputTranscribedEvent
 
+from frontdesk.agent.providers.clauses import FirstClauseTokenizer
 from frontdesk.agent.providers.vad import load_vad
 from frontdesk.agent.spec import CallSpec
 from frontdesk.config import Settings
@@ -121,13 +123,22 @@ def caller_stt(chosen: stt.STT[Any], settings: Settings) -> stt.STT[Any]:
     return stt.StreamAdapter(stt=chosen, vad=load_vad(settings.agent_stt_pause))
 
 
+def caller_tts(chosen: tts.TTS[Any]) -> tts.TTS[Any]:
+    """The TTS as the session uses it. One that speaks whole pieces of text (piper, OpenAI's
+    speech) gets the reply cut so that its first clause goes as soon as it is written
+    (`providers.clauses`), not after the language model's whole first sentence."""
+    if chosen.capabilities.streaming:
+        return chosen
+    return tts.StreamAdapter(tts=chosen, sentence_tokenizer=FirstClauseTokenizer())
+
+
 def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
     providers = factory(spec, settings)
     options = session_options(spec.config, settings)
     session: AgentSession[None] = AgentSession(
         stt=caller_stt(providers.stt, settings),
         llm=providers.llm,
-        tts=providers.tts,
+        tts=caller_tts(providers.tts),
         vad=turn_vad(spec.config, settings, providers.vad),
         **options,
     )

@@ -216,7 +216,8 @@ async def test_barge_in_stops_agent_audio_within_300_ms(
     said = words(heard(result))
     assert "thank you for calling" in said  # the greeting was heard up to the interruption
     assert "truffle" not in said and "three minutes" not in said  # and not after it
-    assert re.search(r"within (5|five)\s*k\s*m", said), said  # then the question was answered
+    # then the question was answered (whisper, hearing our G.711, once wrote "5kn")
+    assert re.search(r"within (5|five)\s*k\s*[mn]", said), said
     record = agent_node.edge.record(result.call_id or "")
     assert record is not None
     agent_lines = [line for line in record.transcript if line.role == "agent"]

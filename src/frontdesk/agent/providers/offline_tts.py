@@ -26,7 +26,6 @@ import asyncio
 import functools
 import itertools
 import json
-import re
 import shutil
 import struct
 import subprocess
@@ -45,6 +44,8 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from piper import PiperVoice
 from piper.config import PiperConfig
 from piper.voice import AudioChunk
+
+from frontdesk.agent.providers.clauses import first_clause
 
 __all__ = [
     "PIPER_RATE",
@@ -185,23 +186,6 @@ class OfflineTTS(tts.TTS[Never]):
 
 
 #: a clause ends at a comma, semicolon or colon followed by a space (not "5,000")
-_CLAUSE_END = re.compile(r"[,;:](?=\s)")
-
-
-def first_clause(text: str, min_rest_words: int = 3) -> list[str]:
-    """`text` as [first clause, the rest] when a clause ends early in its first sentence
-    and enough words follow it to be worth a second synthesis; else [text]."""
-    match = _CLAUSE_END.search(text)
-    if match is None:
-        return [text]
-    head, rest = text[: match.end()].strip(), text[match.end() :].strip()
-    if not any(c.isalpha() for c in head) or len(rest.split()) < min_rest_words:
-        return [text]
-    if re.search(r"[.!?](?=\s)", head):  # the comma is past the first sentence
-        return [text]
-    return [head, rest]
-
-
 def _next_chunk(chunks: Iterator[AudioChunk]) -> bytes | None:
     with _synth_lock:
         chunk = next(chunks, None)
