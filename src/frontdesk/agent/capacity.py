@@ -4,9 +4,19 @@ Owns: the cost model. A session whose speech runs on this node's CPU (offline wh
 piper TTS) costs fully; one whose STT, LLM and TTS are remote APIs costs little (audio
 forwarding, VAD, the session loop). The node takes as many sessions as its cores can
 carry of the most expensive provider set its numbers use, since any call may be for any
-number. Measured here (2 cores, offline set): whisper tiny.en transcribes a 2 s
-utterance in ~0.5 s on one thread and piper speaks a sentence in ~0.25 s, so a core keeps
-up with about three callers who talk as callers do (a turn every few seconds).
+number.
+
+What sets the offline cost is the worst moment, not the average load: every caller asking
+at once, each expecting the reply to start within 1.5 s of the end of the question.
+Measured (`python -m bench.agent_bench --at-once`, 2 cores, one worker per core, 2026-12-03):
+one caller 1,048 ms median, two at once 1,287 ms (6 of 6 replies within 1.5 s), three at
+once 1,964 ms (3 of 9), six at once 3.1-5.7 s (0 of 18); with six workers instead of two,
+two at once already miss (the models then fight for the cores). Each worker transcribes
+and speaks one call at a time, so a core carries ONE offline caller asking at once: the
+offline set costs a whole core's units (an average-load model said three per core, and
+let six callers wait up to 5.7 s). A session whose STT, LLM and TTS are remote APIs costs
+little (audio forwarding, VAD, the session loop), and a node without agents (the echo
+responder) only its session base.
 
 Must not: read settings or the database; callers pass the provider names in use.
 """
@@ -23,8 +33,9 @@ from frontdesk.tenancy.config import merged_value
 
 #: cost units a core can carry (one unit = one caller served by the offline set)
 UNITS_PER_CORE = 3.0
-_STT_COST = {"offline": 0.63}  # anything else is a remote API
-_TTS_COST = {"offline": 0.3}
+# whisper ~2/3 and piper ~1/3 of the offline set's work; together a core's units
+_STT_COST = {"offline": 1.95}  # anything else is a remote API
+_TTS_COST = {"offline": 0.98}
 _REMOTE_COST = 0.02
 _SESSION_BASE = 0.05  # VAD, the session loop, audio in and out
 
@@ -71,8 +82,14 @@ def provider_sets(entries: Iterable[NumberEntry]) -> set[ProviderSet]:
     return found
 
 
-def node_capacity(configured: int | None, entries: Iterable[NumberEntry]) -> int:
-    """`FRONTDESK_NODE_MAX_CALLS` when set, else the default for this machine's cores."""
+def node_capacity(
+    configured: int | None, entries: Iterable[NumberEntry], *, agent_enabled: bool = True
+) -> int:
+    """`FRONTDESK_NODE_MAX_CALLS` when set, else the default for this machine's cores
+    (without agents, calls get the echo responder: each costs its session base only)."""
     if configured is not None:
         return configured
-    return default_node_capacity(provider_sets(entries), os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    if not agent_enabled:
+        return max(1, math.floor(cores * UNITS_PER_CORE / _SESSION_BASE))
+    return default_node_capacity(provider_sets(entries), cores)

@@ -315,7 +315,10 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     """Every check, in a fixed order."""
     rtp_range = settings.rtp_port_range
     return [
-        check_capacity(rtp_range, node_capacity(settings.node_max_calls, ())),
+        check_capacity(
+            rtp_range,
+            node_capacity(settings.node_max_calls, (), agent_enabled=settings.agent_enabled),
+        ),
         check_allowlist(settings.pbx_addresses),
         check_public_ip(settings.public_ip, settings.pbx_addresses, settings.advertised_ip),
         check_pbx_nat(settings.pbx_addresses),

@@ -126,7 +126,9 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         decider = RoutingDecider(table)
         if settings.agent_enabled:
             _check_provider_keys(settings, table.entries())
-        capacity = node_capacity(settings.node_max_calls, table.entries())
+        capacity = node_capacity(
+            settings.node_max_calls, table.entries(), agent_enabled=settings.agent_enabled
+        )
         log.info("node capacity: %d concurrent calls", capacity)
         background = TaskOwner("node")
         watcher = RoutingWatcher(pool, settings.default_country, decider.swap)
