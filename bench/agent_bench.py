@@ -470,12 +470,9 @@ async def at_once(sizes: list[int], capacity: int) -> list[str]:
 
 
 def at_once_sizes(capacity: int) -> list[int]:
-    """1, 2, 3, half, and the last three below and at the capacity."""
-    return sorted(
-        n
-        for n in {1, 2, 3, capacity // 2, capacity - 2, capacity - 1, capacity}
-        if 1 <= n <= capacity
-    )
+    """1, 2, 3, around the capacity (one above it: what it is chosen against), and the
+    issue's six."""
+    return sorted(n for n in {1, 2, 3, capacity - 1, capacity, capacity + 1, 6} if n >= 1)
 
 
 async def main_async(quick: bool, only_at_once: bool, sizes: list[int] | None) -> list[str]:
