@@ -289,3 +289,21 @@ async def test_release_ends_the_session_in_the_statement_that_frees_the_slot(
     assert node.released == 2
     # the other nodes' slots and rows are untouched by this node's statement
     assert await active(pool) == 1
+
+
+async def test_a_session_end_the_database_refuses_still_frees_the_slot(
+    nodes: list[Admission], pool: Pool
+) -> None:
+    """A bug that makes a row the CHECKs refuse (here: answered, without an answer time)
+    must not hold the slot for ever: the batch is sent again without the rows."""
+    node = nodes[0]
+    decided = await node.decide(facts("bad-row", "+390551234567"))
+    assert isinstance(decided, Admitted)
+    broken = CallRecord("bad-row", "+390551234567", "3331234567", "answered", "bye", 200,
+                        time.time(), session_id=decided.session_id)  # fmt: skip
+    await node.release(facts("bad-row", ""), "bye", broken)
+    for _ in range(50):
+        if await active(pool) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await active(pool) == 0 and node.released == 1
