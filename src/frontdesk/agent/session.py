@@ -120,7 +120,7 @@ def caller_stt(chosen: stt.STT[Any], settings: Settings) -> stt.STT[Any]:
     and the reply's LLM would wait for the whole STT after the turn had ended."""
     if chosen.capabilities.streaming:
         return chosen
-    return stt.StreamAdapter(stt=chosen, vad=load_vad(settings.agent_stt_pause))
+    return _OwningSTTAdapter(stt=chosen, vad=load_vad(settings.agent_stt_pause))
 
 
 def caller_tts(chosen: tts.TTS[Any]) -> tts.TTS[Any]:
@@ -129,7 +129,28 @@ def caller_tts(chosen: tts.TTS[Any]) -> tts.TTS[Any]:
     (`providers.clauses`), not after the language model's whole first sentence."""
     if chosen.capabilities.streaming:
         return chosen
-    return tts.StreamAdapter(tts=chosen, sentence_tokenizer=FirstClauseTokenizer())
+    return _OwningTTSAdapter(chosen, FirstClauseTokenizer())
+
+
+class _OwningSTTAdapter(stt.StreamAdapter):
+    """The framework's adapter, closing what it wraps: the call's worker closes the
+    session's providers at the end (a cloud client's sockets), and sees only this."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.wrapped_stt.aclose()
+
+
+class _OwningTTSAdapter(tts.StreamAdapter):
+    """As `_OwningSTTAdapter`, for the TTS."""
+
+    def __init__(self, wrapped: tts.TTS[Any], tokenizer: FirstClauseTokenizer) -> None:
+        super().__init__(tts=wrapped, sentence_tokenizer=tokenizer)
+        self._owned = wrapped
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._owned.aclose()
 
 
 def new_session(spec: CallSpec, settings: Settings, factory: ProviderFactory) -> AgentSession[None]:
