@@ -146,7 +146,9 @@ async def test_live_count_follows_a_real_call_without_reload(
     await login(page, ALPHA_OWNER)
     cell = page.locator(f"[data-live-count='{web.numbers[ALPHA_NUMBERS[0]]}']")
     await expect(cell).to_have_text("0")
-    await page.wait_for_function("document.body.dataset.liveUpdates >= 1")  # stream is open
+    # a function, not an expression: Playwright evals a function once, an expression at every
+    # poll, and the page's CSP (no unsafe-eval) refuses the later ones
+    await page.wait_for_function("() => document.body.dataset.liveUpdates >= 1")  # stream is open
     await page.evaluate("window.__marker = 'no reload'")
     call = asyncio.create_task(
         sipp(node, SIPP_DATA / "uac_basic.xml", service=ALPHA_NUMBERS[0],

@@ -129,7 +129,7 @@ async def test_owner_closes_now_and_the_next_call_hears_the_closed_greeting_and_
     assert result.received_wav is not None, result.log_tail
     heard = " ".join(t for _, _, t in transcribe(result.received_wav)).lower()
     heard = re.sub(r"[^a-z0-9 ]+", " ", heard)
-    assert re.search(r"we are clos\w* right now", heard), heard
+    assert re.search(r"clos\w* right now", heard), heard  # once heard as "we'd are closed"
     assert "open again" in heard, heard
     assert "leave your message" in heard, heard
 

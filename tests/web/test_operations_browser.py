@@ -40,7 +40,7 @@ async def test_a_real_call_is_live_then_in_history(
     number_id = web.numbers[ALPHA_NUMBERS[0]]
     cell = page.locator(f"#live-table [data-live-count='{number_id}']")
     await expect(cell).to_have_text("0")
-    await page.wait_for_function("document.body.dataset.liveUpdates >= 1")  # stream open
+    await page.wait_for_function("() => document.body.dataset.liveUpdates >= 1")  # stream open
     await page.evaluate("window.__marker = 'no reload'")
     call = asyncio.create_task(
         sipp(node, SIPP_DATA / "uac_basic.xml", service=ALPHA_NUMBERS[0],
@@ -89,7 +89,7 @@ async def test_analytics_render_from_seeded_data(page: Page, web: WebApp) -> Non
     await page.goto(f"/operations?from={day}&to={day}")
     await expect(page.locator("#total-calls")).to_have_text("4")
     await expect(page.locator("#avg-duration")).to_have_text("2:00")
-    await page.wait_for_function("document.body.dataset.chart === 'drawn'")
+    await page.wait_for_function("() => document.body.dataset.chart === 'drawn'")
     assert await page.locator("#per-day").evaluate("c => c.width > 0 && c.height > 0")
     monday = page.locator("#heatmap tbody tr").nth(0).locator("td")
     await expect(monday.nth(9)).to_have_attribute("data-calls", "2")

@@ -137,7 +137,7 @@ async def test_a_recorded_call_plays_in_chromium_and_is_404_to_another_org(
     audio = page.locator("#recording audio")
     await expect(audio).to_have_count(1)
     await page.wait_for_function(
-        "document.querySelector('#recording audio').readyState >= 1", timeout=10_000
+        "() => document.querySelector('#recording audio').readyState >= 1", timeout=10_000
     )
     duration = await audio.evaluate("a => a.duration")
     assert abs(duration - info.duration) < 0.2, (duration, info.duration)

@@ -45,7 +45,7 @@ async def test_a_new_ticket_appears_is_done_and_members_only_view(page: Page, we
     await page.goto("/tickets")
     await expect(page.locator(f"tr[data-ticket='{older}']")).to_be_visible()
     await expect(page.locator(f"tr[data-ticket='{beta}']")).to_have_count(0)
-    await page.wait_for_function("document.body.dataset.ticketsLive === 'open'")
+    await page.wait_for_function("() => document.body.dataset.ticketsLive === 'open'")
     await page.evaluate("window.__marker = 'no reload'")
 
     began = time.monotonic()
