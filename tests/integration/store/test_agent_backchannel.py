@@ -102,11 +102,13 @@ async def test_mm_hmm_and_a_cough_over_the_greeting_do_not_stop_it(
 ) -> None:
     # the greeting starts 2.5-6 s into the call on a busy machine and lasts ~10 s.
     # (piper's "Mm-hmm." is heard by whisper tiny as "and my mom": real words, so it
-    # would interrupt; "Uh-huh" and "Yeah" are heard as what they are)
+    # would interrupt; "Uh-huh" and "Yeah" are heard as what they are). A "Yeah" at 11 s
+    # once met the greeting's end and, the agent silent, was rightly the caller's turn:
+    # both sounds come well inside the greeting
     wav = await asyncio.to_thread(
-        caller_wav, tmp_path / "caller.wav", [(6.5, "Uh-huh."), (11.0, "Yeah.")], 26.0
+        caller_wav, tmp_path / "caller.wav", [(6.5, "Uh-huh."), (9.5, "Yeah.")], 26.0
     )
-    with_cough(wav, 9.0)
+    with_cough(wav, 8.0)
     result = await dial(node, wav, tmp_path)
     said = words(result)
     record = node.edge.record(result.call_id or "")
