@@ -20,7 +20,6 @@ from frontdesk.calls.record import CallRecord
 from frontdesk.calls.routing import RoutingDecider, RoutingTable
 from frontdesk.config import Settings
 from frontdesk.edge.server import EdgeServer
-from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import Pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -52,7 +51,7 @@ async def running_call_node(
     on_routing: Callable[[RoutingTable], None] | None = None,
     also_on_record: Callable[[CallRecord], None] | None = None,
     on_outbox: Callable[[], None] | None = None,
-    recordings: RecordingWriter | None = None,
+    recordings: bool = False,
     background: tuple[tuple[str, Coroutine[Any, Any, Any]], ...] = (),
 ) -> AsyncIterator[CallNode]:
     """The node, up; routing for "IT" (reloaded on NOTIFY when `watch_routing`)."""
@@ -81,9 +80,6 @@ async def running_call_node(
         recorder = SessionRecorder(pool, settings.node_id, retry_s=0.2)
         tasks.spawn(recorder.run(), name="recorder")
         stack.push_async_callback(recorder.flush)  # after the edge's last records
-        if recordings is not None:
-            recordings.start()
-            stack.push_async_callback(asyncio.to_thread, recordings.stop)
 
         def on_record(record: CallRecord) -> None:
             recorder.submit(record)

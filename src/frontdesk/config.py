@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # audio codecs we answer with, in order of preference; G.722 costs ~3x G.711's CPU
     # per call (docs/benchmarks.md): a node for hundreds of HD calls may put it last
     codecs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
+    # processes that carry the calls' RTP, beside the SIP loop (frontdesk.edge.media_pool);
+    # 0 = one per two CPU cores (at least one): the rest go to SIP and the agent workers
+    media_workers: int = Field(0, ge=0, le=64)
 
     # Node and calls
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")

@@ -71,9 +71,9 @@ async def test_nat_call_is_answered_and_our_rtp_goes_to_the_rtp_source(edge: Edg
     )
     assert await wait_for(lambda: len(edge.calls) == 1, 5)
     (call,) = edge.calls.values()
-    assert call.latch.latching and call.remote is None
+    assert call.media.state.latching and call.remote is None
     await asyncio.sleep(0.3)
-    assert call.media.tx_packets == 0  # nothing sent before the PBX's RTP arrives
+    assert call.media.state.tx_packets == 0  # nothing sent before the PBX's RTP arrives
 
     pbx = RtpPeer("127.0.0.1", call.port)
     stranger = RtpPeer("127.0.0.2", call.port)
@@ -84,13 +84,13 @@ async def test_nat_call_is_answered_and_our_rtp_goes_to_the_rtp_source(edge: Edg
         await pbx.talk(1.0)
         assert call.remote == pbx.sock.getsockname()
         assert len(pbx.received) >= 40  # the greeting, paced at 20 ms
-        assert call.media.rx_packets == pbx.sequence
+        assert await wait_for(lambda: call.media.state.rx_packets == pbx.sequence, 1)
         # a stranger during the call: ignored, gets nothing, and the latch stays
         rejected = call.rtp_rejected
         stranger.send(20)
         await pbx.talk(0.4)
         assert await wait_for(lambda: call.rtp_rejected >= rejected + 20, 2)
-        assert call.media.rx_packets == pbx.sequence
+        assert await wait_for(lambda: call.media.state.rx_packets == pbx.sequence, 1)
         assert stranger.drain() == 0
         # the NAT rebinds the PBX's mapping (same address, new port): we follow it
         moved = RtpPeer("127.0.0.1", call.port)
@@ -174,7 +174,7 @@ async def test_reinvite_behind_nat_moves_the_latch_to_the_new_rtp_source(
         rejected = call.rtp_rejected
         second.send(10)  # allowlisted too, but the call is latched on the first
         assert await wait_for(lambda: call.rtp_rejected >= rejected + 10, 2)
-        assert await wait_for(lambda: call.latch.learning, 4)  # the re-INVITE came
+        assert await wait_for(lambda: call.media.state.learning, 4)  # the re-INVITE came
         assert call.remote == first.sock.getsockname()  # still sending there meanwhile
         await second.talk(0.5)
         assert call.remote == second.sock.getsockname()

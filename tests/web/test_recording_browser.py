@@ -39,7 +39,6 @@ from tests.web.test_pages_browser import axe_violations
 from frontdesk.calls.routing import RoutingDecider
 from frontdesk.edge.server import EdgeServer
 from frontdesk.media import g711
-from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
 from frontdesk.store.agent_records import create_ticket
 from frontdesk.store.engine import open_pool
@@ -77,6 +76,14 @@ def web(web_db: str, tmp_path: Path) -> Iterator[WebApp]:
         running.stop()
 
 
+def finished(path: Path, seconds: float) -> bool:
+    """The recording is on disk and decodes to at least `seconds`."""
+    try:
+        return soundfile.info(path).duration >= seconds
+    except (OSError, RuntimeError):  # not there yet, or no complete page yet
+        return False
+
+
 @pytest.fixture
 async def recording_node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterator[EdgeServer]:
     pool = await open_pool(web.conninfo, max_size=4)
@@ -84,19 +91,15 @@ async def recording_node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterato
     admission = Admission(pool, routing, node_id="rec-edge", node_max_calls=10, node_ttl=5)
     await admission.register()
     recorder = SessionRecorder(pool, "rec-edge", retry_s=0.2)
-    writer = RecordingWriter(web.settings.recordings_path, poll_s=0.05)
-    writer.start()
     task = asyncio.create_task(recorder.run())
     try:
         edge = await edge_factory(decider=admission, on_record=recorder.submit)
-        edge.recordings = writer
+        edge.recordings = True  # the media worker writes them under recordings_path
         edge.recorder = recorder  # type: ignore[attr-defined]
-        edge.writer = writer  # type: ignore[attr-defined]
         yield edge
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await asyncio.to_thread(writer.stop)
         await pool.close()
 
 
@@ -118,12 +121,12 @@ async def test_a_recorded_call_plays_in_chromium_and_is_404_to_another_org(
     )
     assert_ok(result)
     recorder: SessionRecorder = recording_node.recorder  # type: ignore[attr-defined]
-    writer: RecordingWriter = recording_node.writer  # type: ignore[attr-defined]
-    assert await wait_for(lambda: recorder.written >= 1 and writer.written_files == 1, 10)
+    assert await wait_for(lambda: recorder.written >= 1, 10)
     record = recording_node.history[-1]
     assert record.recording_path is not None and record.session_id is not None
     session_id: uuid.UUID = record.session_id
     path = web.settings.recordings_path / record.recording_path
+    assert await wait_for(lambda: finished(path, 3.0), 10)  # the worker closes it just after
     info = soundfile.info(path)
     assert info.channels == 2 and 3.0 <= info.duration <= 4.5, info
     audio_data, rate = soundfile.read(path, dtype="int16")

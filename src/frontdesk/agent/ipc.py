@@ -4,13 +4,9 @@ Owns: the message kinds and their framing (sans-IO: bytes in, messages out). One
 stream socket joins the edge to each worker process; every message names the call it
 belongs to by a small integer `slot`, so one socket carries many calls.
 
-Frame: `!IBI` header (length of kind+slot+payload, kind, slot), then the payload. Audio
-payloads are raw 16 kHz 16-bit mono PCM; every other payload is UTF-8 JSON. The first
-message on a new socket is `HELLO` from the edge, carrying the node's settings.
-
-Why our own framing and not multiprocessing.Queue: a queue pickles every 20 ms frame and
-runs a feeder thread per queue; one socket per worker with fixed 9-byte headers is read
-by the event loop directly (the edge's loop must stay free for RTP).
+Frame: see `frontdesk.media.wire` (shared with the media workers). Audio payloads are raw
+16 kHz 16-bit mono PCM; every other payload is UTF-8 JSON. The first message on a new
+socket is `HELLO` from the edge, carrying the node's settings.
 
 Must not: know about SIP, sockets or the agent framework.
 """
@@ -18,13 +14,12 @@ Must not: know about SIP, sockets or the agent framework.
 from __future__ import annotations
 
 import enum
-import json
-import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias
 
-_HEADER = struct.Struct("!IBI")
-MAX_FRAME = 16 * 1024 * 1024  # far above any message; a larger length is corruption
+from frontdesk.media import wire
+from frontdesk.media.wire import FrameError, encode, encode_json, json_payload
+
+__all__ = ["FrameError", "FrameReader", "Kind", "Message", "encode", "encode_json", "json_payload"]
 
 
 class Kind(enum.IntEnum):
@@ -46,58 +41,11 @@ class Kind(enum.IntEnum):
     ENDED = 26  # the session is gone: {"reason"}
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    kind: Kind
-    slot: int
-    payload: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
+Message: TypeAlias = wire.Message[Kind]
 
 
-class FrameError(ValueError):
-    """The stream is corrupt: the connection must be dropped."""
-
-
-def encode(kind: Kind, slot: int, payload: bytes = b"") -> bytes:
-    return _HEADER.pack(len(payload) + 5, kind, slot) + payload
-
-
-def json_payload(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def encode_json(kind: Kind, slot: int, value: Any) -> bytes:
-    return encode(kind, slot, json_payload(value))
-
-
-class FrameReader:
-    """Feed it bytes as they arrive; it returns the whole messages they complete."""
+class FrameReader(wire.FrameReader[Kind]):
+    """Whole agent messages out of the bytes of a worker's stream."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Message]:
-        buffer = self._buffer
-        buffer += data
-        messages: list[Message] = []
-        offset = 0
-        size = len(buffer)
-        while size - offset >= 4:
-            (length,) = struct.unpack_from("!I", buffer, offset)
-            if length < 5 or length > MAX_FRAME:
-                raise FrameError(f"bad frame length {length}")
-            if size - offset < 4 + length:
-                break
-            _, kind, slot = _HEADER.unpack_from(buffer, offset)
-            try:
-                message_kind = Kind(kind)
-            except ValueError as exc:
-                raise FrameError(f"unknown message kind {kind}") from exc
-            start = offset + _HEADER.size
-            messages.append(Message(message_kind, slot, bytes(buffer[start : offset + 4 + length])))
-            offset += 4 + length
-        if offset:
-            del buffer[:offset]
-        return messages
+        super().__init__(Kind)

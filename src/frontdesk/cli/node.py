@@ -26,7 +26,6 @@ from frontdesk.errors import ConfigError
 from frontdesk.metrics import NodeMetrics
 from frontdesk.notify.dispatcher import OutboxDispatcher
 from frontdesk.recordings.retention import run_retention
-from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.admission import Admission
 from frontdesk.store.engine import open_database, open_pool
 from frontdesk.store.routing import RoutingWatcher, load_routing_table
@@ -164,8 +163,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
         await admission.register()
         background.spawn(admission.run_heartbeat(), name="heartbeat")
         metrics = NodeMetrics()
-        recordings = RecordingWriter(settings.recordings_path)
-        recordings.start()
         background.spawn(
             run_retention(settings.recordings_path, settings.recording_retention_days),
             name="recording retention",
@@ -179,7 +176,7 @@ async def serve(settings: Settings, demo: bool = False) -> None:
             on_record=on_record,
             on_setup=metrics.observe_setup,
             responder=agents.run_call if agents is not None else None,
-            recordings=recordings,
+            recordings=True,  # the media workers write them (recordings/writer.py)
         )
         browser_calls = BrowserCalls(
             admission,
@@ -240,7 +237,6 @@ async def serve(settings: Settings, demo: bool = False) -> None:
                 web.should_exit = True
                 await asyncio.wait({web_task}, timeout=5)
             await edge.stop()
-            await asyncio.to_thread(recordings.stop)  # the last recordings finished on disk
             await browser_calls.close()
             await admission.aclose()
             if agents is not None:

@@ -1,11 +1,13 @@
 """The SIP edge of one node: the only place with SIP/RTP sockets and the SIP timer.
 
-Owns: wiring the edge's four parts together and the call's way through them, and the
+Owns: wiring the edge's parts together and the call's way through them, and the
 one mapping from decisions and failures to SIP answers:
 
     edge/sip_transport.py  SIP in and out (UDP, TCP), the allowlist gate, the user agent
-    edge/call_setup.py     the offer checked, the call's media bound, the answer SDP
-    edge/media_clock.py    one 10 ms tick for all calls, load shedding, the watchdog
+    edge/call_setup.py     the offer checked, the call's RTP ports bound, the answer SDP
+    edge/media_pool.py     the media worker processes that carry every call's RTP
+                           (edge/media_worker.py), and each call's `RemoteMedia`
+    edge/media_watch.py    the RTP watchdog, load shedding
     edge/teardown.py       records closed once, media freed, slots released once
 
 Here: a new INVITE's setup (offer → decider → media → 200 OK), refusals, in-call
@@ -41,13 +43,14 @@ from frontdesk.edge.allowlist import Allowlist
 from frontdesk.edge.answers import AnswerPolicy, sip_answer
 from frontdesk.edge.call import EdgeCall
 from frontdesk.edge.call_setup import CallSetup
-from frontdesk.edge.media_clock import MediaClock
+from frontdesk.edge.media_pool import MediaPool, RemoteMedia
+from frontdesk.edge.media_watch import MediaWatch
 from frontdesk.edge.sip_stream import StreamConnections
 from frontdesk.edge.sip_transport import SipTransport
 from frontdesk.edge.stats import EdgeStats
 from frontdesk.edge.teardown import Teardown
 from frontdesk.errors import PortsExhausted, SdpError
-from frontdesk.recordings.writer import RecordingWriter
+from frontdesk.recordings.writer import relative_path
 from frontdesk.sip.headers import SipUri
 from frontdesk.sip.timers import TimerValues
 from frontdesk.sip.useragent import (
@@ -88,10 +91,11 @@ class EdgeServer:
         responder: Responder | None = None,
         on_record: Callable[[CallRecord], None] | None = None,
         on_setup: Callable[[float], None] | None = None,
-        recordings: RecordingWriter | None = None,
+        recordings: bool = False,
     ) -> None:
         self.settings = settings
-        self.recordings = recordings  # where recorded calls' audio goes (None: no recording)
+        # whether calls whose number says so are recorded (under settings.recordings_path)
+        self.recordings = recordings
         self.decider = decider
         self.answers = AnswerPolicy.from_settings(settings)
         self.on_setup = on_setup  # seconds from INVITE to 200 OK, per answered call
@@ -101,14 +105,15 @@ class EdgeServer:
         self.ports = RtpPortPool(*settings.rtp_port_range)
         self.calls: dict[str, EdgeCall] = {}  # by Call-ID, answered and live
         self.sip = SipTransport(settings, self.timers, self.stats, self._on_event)
-        self.setup = CallSetup(settings, self.sip.allowlist, self.ports)
-        self.clock = MediaClock(
+        self.media = MediaPool(settings, self._media_lost)
+        self.setup = CallSetup(settings, self.sip.allowlist, self.ports, self.media)
+        self.watch = MediaWatch(
             self.sip,
             self.calls,
             WatchdogLimits(
                 settings.media_timeout, settings.hold_timeout, settings.max_call_duration
             ),
-            self.stats,
+            self.media,
         )
         self.teardown = Teardown(decider, self.ports, self.stats, on_record)
         self._setups = TaskOwner("call setup")
@@ -143,17 +148,21 @@ class EdgeServer:
 
     @property
     def tick_late_ms(self) -> deque[float]:
-        return self.clock.tick_late_ms
+        """How late the media workers' 10 ms ticks started (the last ~10 minutes)."""
+        return self.media.tick_late_ms
 
     @property
     def tick_work_ms(self) -> deque[float]:
-        return self.clock.tick_work_ms
+        """How long the media workers' ticks worked."""
+        return self.media.tick_work_ms
 
     def record(self, call_id: str) -> CallRecord | None:
         return self.teardown.record(call_id)
 
     # ------------------------------------------------------------------ life cycle
-    async def start(self) -> None:
+    async def start(self, media_ready_s: float = 30.0) -> None:
+        """Start the media workers, wait (up to `media_ready_s`) until they run, listen."""
+        await self.media.start(media_ready_s)
         address = await self.sip.start()
         for codec in ("PCMU", "PCMA"):  # prepare the greeting before the first call needs it
             for ptime in (20, 30):
@@ -164,7 +173,7 @@ class EdgeServer:
         # while calls are being set up (measured: a 25 ms stall at 200 calls/s without it).
         gc.collect()
         gc.freeze()
-        self._background.spawn(self.clock.run(), name="media clock")
+        self._background.spawn(self.watch.run(), name="media watch")
         log.info("SIP edge listening on %s:%s (udp)", *address)
 
     async def stop(self, grace: float = 1.0) -> None:
@@ -184,6 +193,7 @@ class EdgeServer:
         await self._call_tasks.close()
         await self.teardown.close(wait_s=5.0)  # every ended call's slot is freed
         await self._background.close()
+        await self.media.stop()
         await self.sip.close()
         gc.unfreeze()
 
@@ -259,7 +269,7 @@ class EdgeServer:
         record.session_id = decision.session_id
         # 3. the call's media, and the answer
         try:
-            call, answer_sdp = await self.setup.open_media(
+            call, answer_sdp = self.setup.open_media(
                 server_call,
                 facts,
                 decision,
@@ -280,11 +290,10 @@ class EdgeServer:
             self.sip.process()
             return
         call.answered_at = now
-        self._start_recording(call, now)
+        self._start_recording(call)
         if self.on_setup is not None:
             self.on_setup(time.perf_counter() - setup_started)
         self.calls[facts.call_id] = call
-        self.clock.add(call)
         server_call.app = call
         record.outcome = "answered"
         record.status = 200
@@ -295,14 +304,15 @@ class EdgeServer:
         )
         self.sip.process()
 
-    def _start_recording(self, call: EdgeCall, now: float) -> None:
+    def _start_recording(self, call: EdgeCall) -> None:
         """Record the call when its number's config says so (and admission opened a row)."""
         route, session_id = call.admitted.route, call.admitted.session_id
-        writer = self.recordings
-        if writer is None or route is None or session_id is None:
+        if not self.recordings or route is None or session_id is None:
             return
         if route.config.record_calls:
-            call.recording = writer.open(route.entry.org_id, session_id, call.codec, now)
+            org_id = str(route.entry.org_id)
+            call.media.record(org_id, str(session_id))
+            call.recording_path = relative_path(org_id, session_id)
 
     def _refuse(self, server_call: ServerCall, record: CallRecord, refusal: Refused) -> None:
         ua, loop = self.ua, asyncio.get_running_loop()
@@ -360,6 +370,12 @@ class EdgeServer:
         if 200 <= status < 300:
             self._agent_hangup(call, "transferred")
 
+    def _media_lost(self, media: RemoteMedia) -> None:
+        """A media worker died: its calls cannot be heard any more, so they end."""
+        for call in list(self.calls.values()):
+            if call.media is media:
+                self._agent_hangup(call, "media-lost")
+
     def _agent_hangup(self, call: EdgeCall, reason: str) -> None:
         ua = self.ua
         if ua is not None and not call.finished:
@@ -384,5 +400,5 @@ class EdgeServer:
                 call.on_hold_since = now
         else:
             call.on_hold_since = None
-        call.latch.reoffered(answer.remote_address, answer.remote_port)
+        call.media.reoffer(answer.remote_address, answer.remote_port)
         ua.accept_modify(server_call, answer.sdp, now)

@@ -3,8 +3,9 @@
 Owns: the records of calls being set up or live (by Call-ID), closing a record with its
 outcome, reason and final status (into the recent `history`, the `attempts` counters
 and the `on_record` callback, the session recorder), freeing a finished call's media
-(its RTP port back to the pool), and the release of an answered call's slot, run as a
-task this module owns and drains at stop.
+(its RTP port goes back to the pool once its media worker has closed the sockets), and,
+for an answered call, a task this module owns and drains at stop: wait for the media's
+last counters, close the record with them, release the slot.
 
 Must not: send SIP (the server hangs up; this only cleans up after a call ended).
 """
@@ -83,30 +84,40 @@ class Teardown:
         if reason == "media-timeout":
             self.stats.media_timeouts += 1
         self.release_media(call)
+        self._releases.spawn(self._answered_end(call, record, reason, now), name="release")
+
+    async def _answered_end(
+        self, call: EdgeCall, record: CallRecord | None, reason: str, now: float
+    ) -> None:
+        state = await call.media.final_state()  # the worker's counters after the last packet
         if record is not None:
-            record.rx_packets = call.media.rx_packets
-            record.tx_packets = call.media.tx_packets
+            record.rx_packets = state.rx_packets
+            record.tx_packets = state.tx_packets
             record.dtmf = "".join(call.dtmf)
             record.transcript = list(call.transcript)
-            if call.recording is not None:
-                record.recording_path = call.recording.relative_path
+            record.recording_path = call.recording_path
             record.media = MediaStats(
                 codec=call.codec,
                 ptime_ms=call.ptime_ms,
-                lost=call.media.lost,
-                rtp_rejected=call.rtp_rejected,
-                rtp_latch_moves=call.latch.moves,
-                silence_s=now - call.media.last_rx_time,
+                lost=state.lost,
+                rtp_rejected=state.rtp_rejected,
+                rtp_latch_moves=state.latch_moves,
+                silence_s=state.silent_s,
                 duration_s=now - call.answered_at,
             )
             self.close_record(record, "answered", reason, 200)
-        self._releases.spawn(self.decider.release(call.facts, reason, record), name="release")
+        await self.decider.release(call.facts, reason, record)
 
     def release_media(self, call: EdgeCall) -> None:
+        """Stop the call's media; its port is free again once the worker closed it."""
         if call.finish():
-            self.ports.release(call.port)
-            self.stats.rtp_rejected += call.rtp_rejected
-            self.stats.rtp_latched += call.latch.latching
+            call.media.closed.add_done_callback(lambda _: self._media_closed(call))
+
+    def _media_closed(self, call: EdgeCall) -> None:
+        self.ports.release(call.port)
+        state = call.media.state
+        self.stats.rtp_rejected += state.rtp_rejected
+        self.stats.rtp_latched += state.latching
 
     def record(self, call_id: str) -> CallRecord | None:
         for record in reversed(self.history):

@@ -25,6 +25,10 @@ class Prompt:
         self._cache: dict[tuple[str, int], tuple[bytes, ...]] = {}
 
     @property
+    def pcm16k(self) -> bytes:
+        return self._pcm16k
+
+    @property
     def duration_ms(self) -> float:
         return len(self._pcm16k) / (2 * AGENT_RATE / 1000)
 

@@ -13,6 +13,7 @@ the database), or use fixed ports (loopback is shared: every port is chosen free
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -241,9 +242,11 @@ class Cluster:
         return node.proc.wait()
 
     def kill9(self, node: Node) -> None:
-        """A crash: SIGKILL, no chance to clean up."""
+        """A crash: SIGKILL to the node and its worker processes (agent, media) at once,
+        no chance to clean up."""
         if node.alive:
-            node.proc.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.proc.pid, signal.SIGKILL)  # its own session: see start()
         node.proc.wait()
 
     def stop_all(self, grace_s: float = 10.0) -> dict[str, int]:

@@ -22,7 +22,6 @@ from tests.integration.store.test_agent_calls import INFO, AgentNode, call, hear
 from tests.support.audio import Correlation, best_lag, read_wav, rms_envelope
 
 from frontdesk.cli.demo import seed_demo
-from frontdesk.recordings.writer import RecordingWriter
 from frontdesk.store.engine import Pool
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
@@ -41,8 +40,7 @@ async def recording_node(pool: Pool, tmp_path: Path) -> AsyncIterator[AgentNode]
         await update_number(
             conn, INFO, default_country="IT", override_changes={"record_calls": True}
         )
-    writer = RecordingWriter(settings.recordings_path)
-    async with running_call_node(pool, settings, recordings=writer) as node:
+    async with running_call_node(pool, settings, recordings=True) as node:
         yield node
 
 
@@ -73,7 +71,7 @@ async def test_a_recorded_call_starts_with_the_notice_and_is_stored_caller_left_
         row = await cursor.fetchone()
     assert row is not None and row[0] == record.recording_path
     path = recording_node.settings.recordings_path / record.recording_path
-    for _ in range(50):  # the writer thread closes the file just after the call ends
+    for _ in range(50):  # the media worker's writer closes the file just after the call ends
         if path.exists() and soundfile.info(path).duration > 5:
             break
         await asyncio.sleep(0.1)
