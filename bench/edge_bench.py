@@ -1,8 +1,10 @@
 """The SIP edge under load, next to Kamailio's stateless 486 in the same run.
 
-    python -m bench.edge_bench [--quick] [--g722 100,250,500] [--concurrent-only]
+    python -m bench.edge_bench [--quick] [--sizes 100,250,500] [--g722 100,250,500]
+                               [--concurrent-only] [--media-workers N]
 
-The edge runs in this process (uvloop, logging at WARNING); sipp runs as its own
+The edge runs in this process (uvloop, logging at WARNING), its calls' RTP in its media
+worker processes (`--media-workers`, default: the node's default); sipp runs as its own
 process and drives it over loopback. Figures:
 
 1. Kamailio stateless 486 (native C reference): calls/s.
@@ -13,9 +15,12 @@ process and drives it over loopback. Figures:
    new calls with 503 (sipp counts those as failed calls).
 4. INVITE → 200 latency p50/p99 at 200 calls/s, from tcpdump timestamps on `lo`
    (sipp's own response-time clock moves in ~4 ms steps here).
-5. Concurrent calls with RTP both ways (sipp replays 20 ms PCMU; the edge sends
-   greeting + echo + silence): packets lost, our send-interval jitter p99 from a capture
-   of a sample of streams, memory per live call (RSS), CPU of the edge process.
+5. Concurrent calls with RTP both ways, at each of `--sizes` (sipp replays 20 ms PCMU;
+   the edge sends greeting + echo + silence): packets lost, our send-interval jitter p99
+   from a capture of a sample of streams, memory per live call (RSS of the edge and its
+   media workers), CPU of the edge and of its media workers.
+5b. INVITE → 200 latency at 200 calls/s while 250 calls carry RTP both ways (a second
+   sipp starts the new calls once the 250 are up; tcpdump on the SIP port).
 6. With `--g722 N,...`: the same with every call in G.722 (sipp offers `9 0 8` and
    replays 20 ms G.722; our encoder and decoder run per packet, ~27 µs each way).
 `--concurrent-only` skips 1-4.
@@ -76,8 +81,8 @@ class Figure:
     command: str
 
 
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_kib(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
@@ -86,6 +91,21 @@ def rss_kib() -> int:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(edge: EdgeServer) -> list[int]:
+    return [w.pid for w in edge.media.workers if w.alive]
+
+
+def edge_rss_kib(edge: EdgeServer) -> int:
+    """The edge's memory: this process and its media workers."""
+    return rss_kib() + sum(rss_kib(pid) for pid in worker_pids(edge))
 
 
 def bench_settings(**overrides: object) -> Settings:
@@ -231,23 +251,28 @@ def g722_speech(raw_ulaw: Path) -> bytes:
     return b"".join(encoder.encode(pcm[i : i + 640]) for i in range(0, len(pcm) - 639, 640))
 
 
-async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> list[Figure]:
-    audio_s = 10
-    raw = work / "speech.ulaw"
+async def bench_concurrent(
+    concurrent: int, work: Path, codec: str = "PCMU", setup_rate: int = 0
+) -> list[Figure]:
+    """`concurrent` calls with RTP both ways; with `setup_rate`, INVITE→200 meanwhile."""
+    audio_s = 10 if not setup_rate else 20  # the calls keep talking through the setups
+    raw = work / f"speech-{audio_s}.ulaw"
     make_speech(raw, audio_s)
-    pcap_in = work / f"speech-{codec}.pcap"
+    pcap_in = work / f"speech-{codec}-{audio_s}.pcap"
     if codec == "G722":
         scenario = SIPP / "uac_pcap_g722_20.xml"
         packets = write_rtp_pcap(pcap_in, g722_speech(raw), payload_type=G722_PT, ptime_ms=20)
     else:
         scenario = SIPP / "uac_pcap_pcmu_20.xml"
         packets = write_rtp_pcap(pcap_in, raw.read_bytes(), payload_type=0, ptime_ms=20)
-    edge = await start_edge(AcceptAll(), media_timeout=30.0)
+    edge = await start_edge(AcceptAll(), media_timeout=30.0, **MEDIA_OVERRIDES)
     low, _ = edge.settings.rtp_port_range
     sample = range(low, low + 40)  # our first 20 calls' RTP (and RTCP) ports
-    rss0 = rss_kib()
+    workers = worker_pids(edge)
+    rss0 = edge_rss_kib(edge)
     peak = {"rss": rss0, "calls": 0}
     cpu0 = cpu_seconds()
+    worker_cpu0 = sum(process_cpu_seconds(pid) for pid in workers)
     switches0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
     t0 = time.monotonic()
 
@@ -256,7 +281,7 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
             await asyncio.sleep(0.5)
             if len(edge.calls) >= peak["calls"]:
                 peak["calls"] = len(edge.calls)
-                peak["rss"] = max(peak["rss"], rss_kib())
+                peak["rss"] = max(peak["rss"], edge_rss_kib(edge))
 
     gc_pauses: list[float] = []
     gc_started = [0.0]
@@ -272,19 +297,29 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
     rate = 100
     hold_ms = (audio_s + 2) * 1000 + concurrent * 1000 // rate
     out = work / "rtp_out.pcap"
+    setups: Figure | None = None
     try:
         with capture(f"udp and src portrange {sample.start}-{sample.stop - 1}", out):
-            result = await sipp(
-                scenario,
-                target_of(edge),
-                calls=concurrent,
-                rate=rate,
-                concurrent=concurrent,
-                service="1000",
-                keys={"pcap": str(pcap_in)},
-                extra_args=["-d", str(hold_ms), "-buff_size", "4194304"],
-                timeout_s=240,
+            calls = asyncio.create_task(
+                sipp(
+                    scenario,
+                    target_of(edge),
+                    calls=concurrent,
+                    rate=rate,
+                    concurrent=concurrent,
+                    service="1000",
+                    keys={"pcap": str(pcap_in)},
+                    extra_args=["-d", str(hold_ms), "-buff_size", "4194304"],
+                    timeout_s=240,
+                )
             )
+            if setup_rate:
+                while len(edge.calls) < concurrent and not calls.done():  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # every call's RTP is flowing both ways
+                setups = await setups_under_load(edge, work, setup_rate, concurrent)
+            result = await calls
+        worker_cpu = sum(process_cpu_seconds(pid) for pid in workers) - worker_cpu0
     finally:
         watcher.cancel()
         gc.callbacks.remove(on_gc)
@@ -293,51 +328,86 @@ async def bench_concurrent(concurrent: int, work: Path, codec: str = "PCMU") -> 
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches0
         await edge.stop(grace=0)
     records = [r for r in edge.history if r.outcome == "answered"]
-    lost = sum(r.media.lost for r in records if r.media is not None)
-    short = sum(1 for r in records if r.rx_packets < packets)
+    lost = sum(r.media.lost for r in records if r.media is not None and r.called == "1000")
+    short = sum(1 for r in records if r.rx_packets < packets and r.called == "1000")
     intervals = send_intervals_ms(out, sample)
     jitter = sorted(abs(i - 20.0) for i in intervals)
     per_call = (peak["rss"] - rss0) / max(peak["calls"], 1)
     late = sorted(edge.tick_late_ms)
-    work = sorted(edge.tick_work_ms)
+    work_ms = sorted(edge.tick_work_ms)
     cmd = command(result)
     label = " (G.722)" if codec == "G722" else ""
     codecs = {r.media.codec for r in records if r.media is not None}
-    return [
+    figures = [
         Figure(
             f"{concurrent} concurrent calls with RTP both ways{label}",
             f"peak {peak['calls']} live; {result.successful_calls} ok, "
             f"{result.failed_calls} failed; {lost} packets lost in jitter buffers, "
             f"{short} calls received fewer than the {packets} sent; "
-            f"edge CPU {cpu / elapsed * 100:.0f}% of a core; codecs {sorted(map(str, codecs))}",
+            f"SIP process CPU {cpu / elapsed * 100:.0f}% of a core, "
+            f"{len(workers)} media worker(s) {worker_cpu / elapsed * 100:.0f}%; "
+            f"codecs {sorted(map(str, codecs))}",
             "≥ 500 concurrent, 0 lost",
             cmd,
         ),
         Figure(
-            f"our RTP send-interval jitter |Δt − 20 ms|{label}",
+            f"our RTP send-interval jitter |Δt − 20 ms| at {concurrent} calls{label}",
             f"p50 {percentile(jitter, 50):.3f} ms, p99 {percentile(jitter, 99):.3f} ms, "
             f"max {jitter[-1]:.2f} ms ({len(intervals)} intervals, {len(sample) // 2} streams)"
             if jitter
             else "no packets captured",
-            "p99 ≤ 2 ms",
+            "p99 ≤ 2 ms at 500",
             cmd,
         ),
         Figure(
-            f"media clock (10 ms ticks, whole run){label}",
+            f"media clocks (10 ms ticks, whole run, {concurrent} calls){label}",
             f"start lateness p50 {percentile(late, 50):.2f} ms, p99 {percentile(late, 99):.2f} ms, "
-            f"max {late[-1]:.1f} ms; tick work p99 {percentile(work, 99):.2f} ms; "
-            f"{len(gc_pauses)} full GC pauses, longest {max(gc_pauses, default=0):.1f} ms; "
-            f"{switches / elapsed:.0f} involuntary context switches/s",
+            f"max {late[-1]:.1f} ms; tick work p99 {percentile(work_ms, 99):.2f} ms; "
+            f"SIP process: {len(gc_pauses)} full GC pauses, longest "
+            f"{max(gc_pauses, default=0):.1f} ms, "
+            f"{switches / elapsed:.0f} involuntary context switches/s"
+            if late
+            else "no ticks reported",
             "(diagnostic)",
             cmd,
         ),
         Figure(
-            f"memory per live call{label}",
-            f"{per_call:.0f} KiB (RSS growth / peak live calls)",
+            f"memory per live call ({concurrent} calls){label}",
+            f"{per_call:.0f} KiB (RSS growth of the edge and its media workers / peak live calls)",
             "report",
             cmd,
         ),
     ]
+    if setups is not None:
+        figures.append(setups)
+    return figures
+
+
+async def setups_under_load(edge: EdgeServer, work: Path, rate: int, live: int) -> Figure:
+    """INVITE → 200 of new calls at `rate`/s while `live` calls carry RTP."""
+    pcap = work / "setups.pcap"
+    assert edge.sip_address is not None
+    calls = rate * 8
+    with capture(f"udp port {edge.sip_address[1]}", pcap):
+        result = await sipp(
+            SIPP / "uac_rate.xml",
+            target_of(edge),
+            calls=calls,
+            rate=rate,
+            service="2000",
+            timeout_s=120,
+            extra_args=["-buff_size", "4194304"],
+        )
+    samples = sorted(invite_to_answer_ms(pcap))
+    return Figure(
+        f"INVITE→200 latency at {rate} calls/s while {live} calls carry RTP",
+        f"p50 {percentile(samples, 50):.2f} ms, p99 {percentile(samples, 99):.2f} ms, "
+        f"max {samples[-1]:.2f} ms ({len(samples)} calls, {result.failed_calls} failed)"
+        if samples
+        else "no answers captured",
+        "p99 ≤ 10 ms",
+        command(result),
+    )
 
 
 def bench_kamailio(calls: int, rate: int) -> Figure:
@@ -351,15 +421,22 @@ def bench_kamailio(calls: int, rate: int) -> Figure:
     )
 
 
-async def main_async(quick: bool, g722: list[int], concurrent_only: bool) -> list[Figure]:
+MEDIA_OVERRIDES: dict[str, object] = {}
+
+
+async def main_async(
+    quick: bool, sizes: list[int], g722: list[int], concurrent_only: bool
+) -> list[Figure]:
     scale = 0.2 if quick else 1.0
     figures = [] if concurrent_only else [bench_kamailio(int(40_000 * scale), 20_000)]
     with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
         work = Path(tmp)
-        # first, so the memory figure is RSS growth of a fresh process
-        concurrent = await bench_concurrent(100 if quick else 500, work)
+        concurrent: list[Figure] = []
+        for count in sizes:
+            concurrent.extend(await bench_concurrent(count, work))
         for count in g722:
             concurrent.extend(await bench_concurrent(count, work, codec="G722"))
+        concurrent.extend(await bench_concurrent(50 if quick else 250, work, setup_rate=200))
         if concurrent_only:
             return concurrent
         figures.append(await bench_refusals(int(12_500 * scale), 2_500))
@@ -380,10 +457,20 @@ def main() -> None:
     parser.add_argument(
         "--concurrent-only", action="store_true", help="only the concurrent-call figures"
     )
+    parser.add_argument(
+        "--sizes", default="", metavar="N,...", help="concurrent PCMU calls (100,250,500)"
+    )
+    parser.add_argument(
+        "--media-workers", type=int, default=0, help="media worker processes (0: the default)"
+    )
     args = parser.parse_args()
     g722 = [int(n) for n in args.g722.split(",") if n.strip()]
+    default_sizes = "100" if args.quick else "100,250,500"
+    sizes = [int(n) for n in (args.sizes or default_sizes).split(",") if n.strip()]
+    if args.media_workers:
+        MEDIA_OVERRIDES["media_workers"] = args.media_workers
     started = time.strftime("%Y-%m-%d %H:%M")
-    figures = uvloop.run(main_async(args.quick, g722, args.concurrent_only))
+    figures = uvloop.run(main_async(args.quick, sizes, g722, args.concurrent_only))
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -397,6 +484,8 @@ def main() -> None:
         f"Python {platform.python_version()}"
     )
     flags = (" --quick" if args.quick else "") + (f" --g722 {args.g722}" if g722 else "")
+    flags += f" --sizes {args.sizes}" if args.sizes else ""
+    flags += f" --media-workers {args.media_workers}" if args.media_workers else ""
     flags += " --concurrent-only" if args.concurrent_only else ""
     print(f"Command: `python -m bench.edge_bench{flags}`\n")
     print("| figure | measured | target |")

@@ -13,6 +13,7 @@ from frontdesk.cli.doctor import (
     bind_problem,
     check_allowlist,
     check_capacity,
+    check_media_workers,
     check_pbx_nat,
     check_public_ip,
     check_rtp_ports,
@@ -221,6 +222,7 @@ def test_run_checks_in_order() -> None:
     results = run_checks(settings)
     assert [r.name for r in results] == [
         "rtp capacity",
+        "media workers",
         "pbx allowlist",
         "public ip",
         "pbx nat",
@@ -246,3 +248,10 @@ def test_pbx_nat_advice() -> None:
     local = check_pbx_nat(["192.168.1.10", "127.0.0.1"])
     assert local.status == "ok" and "no NAT expected" in local.detail
     assert "symmetric RTP" in local.detail
+
+
+def test_media_workers_leave_cores_for_sip_and_the_agents() -> None:
+    assert check_media_workers(1, 2).status == "ok"
+    assert check_media_workers(1, 1).status == "ok"  # one core: nothing better to do
+    crowded = check_media_workers(4, 4)
+    assert crowded.status == "warn" and "below 4" in crowded.detail

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from typing import Literal
 
 from frontdesk.agent.capacity import node_capacity
 from frontdesk.config import Settings
+from frontdesk.edge.media_pool import media_workers_for
 
 __all__ = [
     "CheckResult",
@@ -40,6 +42,7 @@ __all__ = [
     "bind_problem",
     "check_allowlist",
     "check_capacity",
+    "check_media_workers",
     "check_pbx_nat",
     "check_public_ip",
     "check_rtp_ports",
@@ -100,6 +103,22 @@ def check_capacity(port_range: tuple[int, int], node_max_calls: int) -> CheckRes
             f"or lower NODE_MAX_CALLS to {capacity}",
         )
     return CheckResult("rtp capacity", "ok", detail)
+
+
+def check_media_workers(workers: int, cores: int) -> CheckResult:
+    """The media worker processes (RTP off the SIP loop) against the machine's cores."""
+    detail = (
+        f"{workers} media worker process(es) carry the calls' RTP on {cores} core(s), "
+        "beside the SIP loop and the agent workers (FRONTDESK_MEDIA_WORKERS)"
+    )
+    if cores > 1 and workers >= cores:
+        return CheckResult(
+            "media workers",
+            "warn",
+            f"{detail}: as many as the cores leaves SIP and the agents no core of their own; "
+            f"set FRONTDESK_MEDIA_WORKERS below {cores}",
+        )
+    return CheckResult("media workers", "ok", detail)
 
 
 def _networks(addresses: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -319,6 +338,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
             rtp_range,
             node_capacity(settings.node_max_calls, (), agent_enabled=settings.agent_enabled),
         ),
+        check_media_workers(media_workers_for(settings), os.cpu_count() or 1),
         check_allowlist(settings.pbx_addresses),
         check_public_ip(settings.public_ip, settings.pbx_addresses, settings.advertised_ip),
         check_pbx_nat(settings.pbx_addresses),
