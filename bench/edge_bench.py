@@ -100,7 +100,10 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def worker_pids(edge: EdgeServer) -> list[int]:
-    return [w.pid for w in edge.media.workers if w.alive]
+    """The edge's media worker processes (none for an edge from before they existed, so
+    this bench also runs against an older checkout: an A/B in the same session)."""
+    media = getattr(edge, "media", None)
+    return [] if media is None else [w.pid for w in media.workers if w.alive]
 
 
 def edge_rss_kib(edge: EdgeServer) -> int:

@@ -39,6 +39,13 @@ class CallNode:
     tasks: TaskOwner
     watcher: RoutingWatcher | None = None
 
+    async def settle(self) -> None:
+        """After a call: the edge takes what already arrived (the BYE), closes the ended
+        calls' records (a round trip to the media worker) and the recorder writes them."""
+        await asyncio.sleep(0.05)
+        await self.edge.settled()
+        await self.recorder.flush()
+
 
 @asynccontextmanager
 async def running_call_node(

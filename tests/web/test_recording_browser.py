@@ -93,7 +93,11 @@ async def recording_node(web: WebApp, edge_factory: EdgeFactory) -> AsyncIterato
     recorder = SessionRecorder(pool, "rec-edge", retry_s=0.2)
     task = asyncio.create_task(recorder.run())
     try:
-        edge = await edge_factory(decider=admission, on_record=recorder.submit)
+        edge = await edge_factory(
+            decider=admission,
+            on_record=recorder.submit,
+            recordings_dir=web.settings.recordings_path,  # where the web app reads them
+        )
         edge.recordings = True  # the media worker writes them under recordings_path
         edge.recorder = recorder  # type: ignore[attr-defined]
         yield edge

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import pickle
+import signal
 import socket
 import struct
 import time
@@ -345,6 +346,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="frontdesk media worker (started by the edge)")
     parser.add_argument("--fd", type=int, required=True, help="the control socket's descriptor")
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal, or a service manager's SIGTERM to the whole group, must not
+    # end the media before the edge has said BYE to its calls: the edge stops gracefully,
+    # then closes the control socket, and that is what ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     control = socket.socket(fileno=args.fd)
     settings = _read_hello(control)
     logging.basicConfig(

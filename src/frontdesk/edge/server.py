@@ -159,6 +159,11 @@ class EdgeServer:
     def record(self, call_id: str) -> CallRecord | None:
         return self.teardown.record(call_id)
 
+    async def settled(self, wait_s: float = 5.0) -> None:
+        """Until the calls that have ended have their records closed and slots released
+        (each waits for its media worker's last counters: a round trip, not at once)."""
+        await self.teardown.settled(wait_s)
+
     # ------------------------------------------------------------------ life cycle
     async def start(self, media_ready_s: float = 30.0) -> None:
         """Start the media workers, wait (up to `media_ready_s`) until they run, listen."""

@@ -125,6 +125,11 @@ class Teardown:
                 return record
         return self.pending.get(call_id)
 
+    async def settled(self, wait_s: float = 5.0) -> None:
+        """Wait (up to `wait_s`) until the calls ended so far have their records closed
+        and their slots released: that waits for their media workers' last counters."""
+        await self._releases.drain(wait_s=wait_s)
+
     async def close(self, wait_s: float = 5.0) -> None:
         """Let the ended calls' releases finish (every slot is freed), then stop."""
         await self._releases.drain(wait_s=wait_s)

@@ -120,7 +120,7 @@ async def test_number_greeting_then_knowledge_answer_and_an_order_becomes_a_tick
     assert re.search(r"(6|six)\s*p\.?\s*m", orders_heard), orders_heard  # the opening hours
     assert "noted your order" in orders_heard, orders_heard
 
-    await agent_node.recorder.flush()
+    await agent_node.settle()
     assert orders.call_id is not None and info.call_id is not None
     session = await session_row(agent_node.pool, orders.call_id)
     async with operator_tx(agent_node.pool) as conn:
@@ -251,6 +251,7 @@ async def test_asking_for_a_person_transfers_the_call_with_refer(
     # the scenario passes only if REFER named extension 200, both NOTIFYs were answered
     # 200 and frontdesk then ended its leg with BYE
     assert result.successful_calls == 1, result
+    await agent_node.edge.settled()
     records = [r for r in agent_node.edge.history if r.called == ORDERS]
     assert [r.reason for r in records] == ["transferred"], records
     agent_said = " ".join(line.text for line in records[0].transcript if line.role == "agent")

@@ -160,7 +160,7 @@ async def test_the_model_speaks_files_a_ticket_and_its_failure_leaves_the_offlin
     assert "within 5 km" in system["content"]  # with the knowledge base
     assert first["model"] == "fake-model"
 
-    await llm_node.recorder.flush()
+    await llm_node.settle()
     assert result.call_id is not None
     record = llm_node.edge.record(result.call_id)
     assert record is not None and record.reason == "remote-bye", record  # no apology + BYE
@@ -218,6 +218,7 @@ async def test_a_transfer_call_from_the_model_transfers_with_refer(
     )
     # sipp passes only if REFER named extension 200, both NOTIFYs got 200 and we sent BYE
     assert result.successful_calls == 1, result
+    await llm_node.edge.settled()
     records = [r for r in llm_node.edge.history if r.called == ORDERS]
     assert [r.reason for r in records] == ["transferred"], records
     agent_said = [line for line in records[0].transcript if line.role == "agent"]

@@ -74,7 +74,7 @@ async def test_g722_call_hears_the_greeting_and_the_agent_hears_the_caller(
     assert record.media.codec == "G722", record
     said = words(heard(call))  # baresip's own 16 kHz recording, through whisper
     assert "how can i help" in said, said
-    await keys_node.recorder.flush()
+    await keys_node.settle()
     session = await session_row(keys_node.pool, call.call_id)
     caller_lines = " ".join(i["text"] for i in session["transcript"] if i["role"] == "caller")
     assert "deliver" in caller_lines.lower(), session["transcript"]
@@ -91,6 +91,7 @@ async def test_rfc4733_key_0_on_a_transfer_key_gets_our_refer(keys_node: AgentNo
     )
     # passes only if our REFER named extension 200 after the key, and we then sent BYE
     assert result.successful_calls == 1, (result.errors_tail, result.stdout_tail)
+    await keys_node.edge.settled()
     records = [r for r in keys_node.edge.history if r.called == ORDERS]
     assert [(r.reason, r.dtmf) for r in records] == [("transferred", "0")], records
 
@@ -110,6 +111,7 @@ async def test_sip_info_key_reaches_the_agent_as_the_callers_input(
         timeout_s=30,
     )
     assert result.successful_calls == 1, (result.errors_tail, result.stdout_tail)
+    await keys_node.edge.settled()
     (record,) = [r for r in keys_node.edge.history if r.called == INFO]
     assert record.dtmf == "3" and record.reason == "remote-bye"
     transcript = record.transcript

@@ -42,7 +42,7 @@ async def test_a_pause_mid_sentence_gets_one_reply_after_the_whole_sentence(
     assert "ready to take your order" in said, said
     assert "noted your order" in said, said
 
-    await agent_node.recorder.flush()
+    await agent_node.settle()
     assert result.call_id is not None
     transcript = (await session_row(agent_node.pool, result.call_id))["transcript"]
     roles = [(item["role"], item["text"]) for item in transcript]

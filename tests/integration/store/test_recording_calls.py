@@ -61,7 +61,7 @@ async def test_a_recorded_call_starts_with_the_notice_and_is_stored_caller_left_
     assert "how can i help" in said, said
     assert said.index("this call is recorded") < said.index("how can i help"), said
 
-    await recording_node.recorder.flush()
+    await recording_node.settle()
     record = next(r for r in recording_node.edge.history if r.call_id == result.call_id)
     assert record.recording_path is not None
     async with operator_tx(recording_node.pool) as conn:

@@ -199,6 +199,7 @@ async def test_deactivating_a_number_leaves_its_live_call_alone(
         assert (await final_status(edge, "+390557654321")).status == 480  # new calls: refused
         assert len(edge.calls) == 1  # the live call goes on
         assert_ok(await live)
+        await edge.settled()
         assert edge.history[-1].reason == "remote-bye" and edge.history[-1].outcome == "answered"
     finally:
         task.cancel()
