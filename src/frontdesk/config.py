@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # processes that carry the calls' RTP, beside the SIP loop (frontdesk.edge.media_pool);
     # 0 = one per two CPU cores (at least one): the rest go to SIP and the agent workers
     media_workers: int = Field(0, ge=0, le=64)
+    # media workers ask the kernel for realtime scheduling (SCHED_RR), as Asterisk's -p and
+    # FreeSWITCH's -rp do: their 10 ms ticks then come on time on a busy machine. Without
+    # the right (CAP_SYS_NICE) they run at normal priority and say so in the log
+    media_realtime: bool = True
 
     # Node and calls
     node_id: str = Field(default_factory=lambda: socket.gethostname() or "node")

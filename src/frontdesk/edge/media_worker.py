@@ -41,7 +41,7 @@ from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
 from frontdesk.edge.media_channel import ControlChannel
 from frontdesk.errors import MediaError
-from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall
+from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall, pack_state
 from frontdesk.media.prompt import Prompt
 from frontdesk.media.session import MediaSession
 from frontdesk.media.wire import HEADER, Message
@@ -53,7 +53,7 @@ MEDIA_TICK = 0.010
 STATES_EVERY = 0.1  # every call's counters to the edge (its watchdog reads `silent_s`)
 CLOCK_EVERY = 0.25  # the media clock's lag and tick samples to the edge
 _RTP_READ = 2048
-_MAX_DRAIN = 64  # datagrams read per readiness callback, so one flooded port cannot starve
+_REALTIME_PRIORITY = 10  # SCHED_RR, low among realtime priorities (the kernel's own are 50+)
 
 
 class WorkerCall:
@@ -97,9 +97,10 @@ class WorkerCall:
         self.closed = False
         self.started = now
 
-    def state(self, now: float) -> CallState:
+    def state(self, now: float) -> bytes:
+        """The call's counters, packed as a `CallState` (without building one)."""
         media, latch = self.media, self.latch
-        return CallState(
+        return pack_state(
             self.slot,
             media.rx_packets,
             media.tx_packets,
@@ -123,13 +124,14 @@ class MediaWorker:
         self._due: SlotSchedule[WorkerCall] = SlotSchedule(MEDIA_TICK)
         self._recordings: RecordingWriter | None = None
         self._lost = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop  # set when it runs
         self._late: list[float] = []
         self._work: list[float] = []
         self._lag = 0.0
         self.send_errors = 0
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.channel.start()
         self.channel.send(Kind.READY, 0, f'{{"pid":{os.getpid()}}}'.encode())
         gc.collect()
@@ -174,7 +176,7 @@ class MediaWorker:
                 due.add(call, call.media.next_deadline())
             if now >= next_states:
                 next_states = now + STATES_EVERY
-                states = b"".join(c.state(now).pack() for c in self.calls.values())
+                states = b"".join([c.state(now) for c in self.calls.values()])
                 if states:
                     send(Kind.STATES, 0, states)
             self.channel.flush()  # this tick's frames leave now, not after other callbacks
@@ -209,33 +211,29 @@ class MediaWorker:
 
     # -- RTP in ---------------------------------------------------------------------------
     def _rtp_readable(self, call: WorkerCall) -> None:
-        sock, latch, media = call.rtp, call.latch, call.media
-        now = asyncio.get_running_loop().time()
-        for _ in range(_MAX_DRAIN):
-            try:
-                data, addr = sock.recvfrom(_RTP_READ)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:  # an ICMP error queued on the socket: read on
-                continue
-            if call.closed or not latch.accept(addr[0], addr[1]):
-                call.rtp_rejected += 1
-                continue
-            for digit in media.receive(data, now):
-                self.channel.send(Kind.DTMF, call.slot, digit.digit.encode())
+        """One datagram per readiness callback: the loop polls level-triggered, so more
+        waiting means another callback, and no call's port can starve the others."""
+        try:
+            data, addr = call.rtp.recvfrom(_RTP_READ)
+        except OSError:  # nothing after all, or an ICMP error queued on the socket
+            return
+        latch = call.latch
+        if call.closed or not latch.accept(addr[0], addr[1]):
+            call.rtp_rejected += 1
+            return
+        digits = call.media.receive(data, self._loop.time())
+        for digit in digits:
+            self.channel.send(Kind.DTMF, call.slot, digit.digit.encode())
         if latch.remote != call.sent_remote:
             self._send_remote(call)
 
     def _rtcp_readable(self, call: WorkerCall) -> None:
-        for _ in range(_MAX_DRAIN):
-            try:
-                _data, addr = call.rtcp.recvfrom(_RTP_READ)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue
-            if not call.closed and call.latch.accepts_rtcp_from(addr[0]):
-                call.rtcp_packets += 1
+        try:
+            _data, addr = call.rtcp.recvfrom(_RTP_READ)
+        except OSError:
+            return
+        if not call.closed and call.latch.accepts_rtcp_from(addr[0]):
+            call.rtcp_packets += 1
 
     def _send_remote(self, call: WorkerCall) -> None:
         call.sent_remote = remote = call.latch.remote
@@ -271,10 +269,10 @@ class MediaWorker:
         elif kind is Kind.RECORD:
             org_id, session_id = message.json()
             if call.recording is None:
-                now = asyncio.get_running_loop().time()
+                now = self._loop.time()
                 call.recording = self._recorder().open(org_id, session_id, call.codec, now)
         elif kind is Kind.CLOSE:
-            self._close(call, asyncio.get_running_loop().time())
+            self._close(call, self._loop.time())
 
     def _open(self, slot: int, spec: OpenCall) -> None:
         loop = asyncio.get_running_loop()
@@ -318,10 +316,25 @@ class MediaWorker:
             sock.close()
         if call.recording is not None:
             call.recording.close()
-        self.channel.send(Kind.CLOSED, call.slot, call.state(now).pack())
+        self.channel.send(Kind.CLOSED, call.slot, call.state(now))
 
     def _on_lost(self) -> None:
         self._lost.set()
+
+
+def _realtime() -> None:
+    """Ask for SCHED_RR for this (the media clock's) thread; normal priority if refused.
+
+    Threads started later inherit it: the recording writer puts itself back to normal.
+    The kernel keeps 5 % of every second for normal tasks (sched_rt_runtime_us), and a
+    worker that cannot keep up sheds new calls (`MediaWatch`) long before it would spin.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(_REALTIME_PRIORITY))
+    except OSError as exc:  # no CAP_SYS_NICE (a container, a normal user)
+        log.info("media worker runs at normal priority (realtime refused: %s)", exc.strerror)
+    else:
+        log.info("media worker runs with realtime priority (SCHED_RR %d)", _REALTIME_PRIORITY)
 
 
 def _read_hello(control: socket.socket) -> Settings:
@@ -356,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s media-worker %(message)s"
     )
+    if settings.media_realtime:
+        _realtime()
     worker = MediaWorker(settings, control)
     run: Callable[[Any], Any] = asyncio.run
     if settings.use_uvloop:

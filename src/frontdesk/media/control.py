@@ -83,6 +83,26 @@ _STATE = struct.Struct("!IIIIIIIBf")
 _LATCHING, _LEARNING = 1, 2
 
 
+def pack_state(
+    slot: int,
+    rx_packets: int,
+    tx_packets: int,
+    lost: int,
+    rtp_rejected: int,
+    rtcp_packets: int,
+    latch_moves: int,
+    latching: bool,
+    learning: bool,
+    silent_s: float,
+) -> bytes:
+    """A `CallState` record without building one (the worker packs every call's, often)."""
+    flags = (_LATCHING if latching else 0) | (_LEARNING if learning else 0)
+    return _STATE.pack(
+        slot, rx_packets, tx_packets, lost, rtp_rejected, rtcp_packets, latch_moves, flags,
+        silent_s,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class CallState:
     """One call's media counters as its worker last saw them."""
@@ -99,8 +119,7 @@ class CallState:
     silent_s: float = 0.0  # since the last valid RTP packet (since the start before one)
 
     def pack(self) -> bytes:
-        flags = (_LATCHING if self.latching else 0) | (_LEARNING if self.learning else 0)
-        return _STATE.pack(
+        return pack_state(
             self.slot,
             self.rx_packets,
             self.tx_packets,
@@ -108,7 +127,8 @@ class CallState:
             self.rtp_rejected,
             self.rtcp_packets,
             self.latch_moves,
-            flags,
+            self.latching,
+            self.learning,
             self.silent_s,
         )
 

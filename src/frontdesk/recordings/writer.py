@@ -20,6 +20,7 @@ decide which calls are recorded, or touch the database.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -127,6 +128,16 @@ class _OpenFile:
         self.frames = 0
 
 
+def _normal_priority() -> None:
+    """Encoding and disk writes never compete with the media clock at its priority (a
+    realtime media worker's threads inherit realtime): this thread goes back to normal."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            log.warning("the recording writer could not leave realtime priority")
+
+
 class RecordingWriter:
     """The node's recording thread; `open` one `CallRecording` per recorded call."""
 
@@ -177,6 +188,7 @@ class RecordingWriter:
         return len(self._open) + self._new.qsize()
 
     def _run(self) -> None:
+        _normal_priority()
         while True:
             stopping = self._stop.wait(self._poll)
             while not self._new.empty():

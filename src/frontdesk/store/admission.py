@@ -126,6 +126,10 @@ ADMISSION_VERDICTS: dict[str, RefusalReason] = {
 }
 _CHANGED = RefusalReason.NUMBER_CHANGED.value
 
+#: the reasons a call gets when its node died under it (its row is ended by another node,
+#: or by the same node starting again), never by the node that carried it
+REAPED_REASONS = ("node-lost", "node-restart")
+
 _REAP = b"""
 WITH dead AS (
     SELECT id FROM nodes

@@ -294,6 +294,7 @@ _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
 _DETAIL_SELECT: LiteralString = (
     _COLUMNS
     + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data, s.recording_path"
+    + ", s.org_id"
     + _FROM
 )
 
@@ -378,6 +379,7 @@ class SessionDetail:
     summary: str | None = None  # the post-call summary (agent/summary.py), once made
     summary_data: dict[str, Any] | None = None
     recording_path: str | None = None  # relative to the recordings directory
+    org_id: UUID | None = None
 
 
 async def session_detail(
@@ -413,6 +415,7 @@ async def session_detail(
         row[16],
         row[17] if isinstance(row[17], dict) else None,
         recording_path=row[18],
+        org_id=row[19],
     )
 
 

@@ -31,8 +31,9 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from frontdesk.errors import NotFound
-from frontdesk.recordings.writer import MEDIA_TYPE, SUFFIX
+from frontdesk.recordings.writer import MEDIA_TYPE, SUFFIX, relative_path
 from frontdesk.store import history as store
+from frontdesk.store.admission import REAPED_REASONS
 from frontdesk.store.engine import Connection, Pool
 from frontdesk.store.orgs import Org, get_org, list_orgs
 from frontdesk.store.tx import operator_tx
@@ -321,7 +322,7 @@ async def calls_api(
 
 @api.get("/calls/{session_id}", response_model=CallDetailOut)
 async def call_api(
-    session_id: UUID, user: CurrentUser, pool: PoolDep, org: Org_ = None
+    session_id: UUID, user: CurrentUser, pool: PoolDep, settings: SettingsDep, org: Org_ = None
 ) -> CallDetailOut:
     """One call with its transcript and the tickets created during it."""
     org_id = await resolve_org(pool, user, org)
@@ -334,7 +335,11 @@ async def call_api(
         ticket_list=[TicketOut(**asdict(t)) for t in detail.tickets],
         summary=detail.summary,
         summary_data=detail.summary_data,
-        recording_url=recording_url(session_id, org) if detail.recording_path else None,
+        recording_url=(
+            recording_url(session_id, org)
+            if call_recording(settings.recordings_path, detail) is not None
+            else None
+        ),
     )
 
 
@@ -358,10 +363,22 @@ async def recording_api(
     """
     org_id = await resolve_org(pool, user, org)
     detail = await _detail(pool, user, org_id, session_id)
-    path = _recording_file(settings.recordings_path, detail.recording_path)
+    path = call_recording(settings.recordings_path, detail)
     if path is None:
         raise HTTPException(404, "this call has no recording")
     return FileResponse(path, media_type=MEDIA_TYPE, filename=f"call-{session_id}{SUFFIX}")
+
+
+def call_recording(directory: Path, detail: store.SessionDetail) -> Path | None:
+    """The call's recording file, if it is still there.
+
+    The one its session row names; for a call whose node died under it (its row ended by
+    another node, which cannot know the call was recorded) the file its recording would
+    have, `<org id>/<session id>.ogg`, if that exists: what the media worker had flushed.
+    """
+    if detail.recording_path or detail.row.reason not in REAPED_REASONS or not detail.org_id:
+        return _recording_file(directory, detail.recording_path)
+    return _recording_file(directory, relative_path(detail.org_id, detail.row.session_id))
 
 
 def _recording_file(directory: Path, relative: str | None) -> Path | None:
@@ -537,7 +554,11 @@ async def call_page(
             "detail": detail,
             "org": org or "",
             "zone": _zone(None, settings.operations_time_zone),
-            "recording_url": recording_url(session_id, org) if detail.recording_path else None,
+            "recording_url": (
+                recording_url(session_id, org)
+                if call_recording(settings.recordings_path, detail) is not None
+                else None
+            ),
         },
     )
 

@@ -5,6 +5,8 @@ with `record_calls` on; sipp sends a 1 kHz tone (PCMA) for 10 s. About 4 s in, t
 gets SIGKILL: no close, no end of stream. What it left in its recordings directory is
 read with libsndfile like any other Ogg Opus file: it decodes, holds the seconds up to
 the crash (minus at most the flush interval), and its left channel is the caller's tone.
+The node then starts again, ends its dead call's row (`node-restart`), and the call's
+page finds the recording although that row never got to name it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,10 @@ from tests.support.sipp import SippResult, run_sipp, write_rtp_pcap
 
 from frontdesk.media import g711
 from frontdesk.store.engine import open_pool
+from frontdesk.store.history import SessionDetail, session_detail
 from frontdesk.store.numbers import update_number
 from frontdesk.store.tx import operator_tx
+from frontdesk.web.operations import call_recording
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,6 +46,17 @@ async def _record(conninfo: str) -> None:
             )
     finally:
         await pool.close()
+
+
+async def _detail(conninfo: str, session_id: uuid.UUID) -> SessionDetail:
+    pool = await open_pool(conninfo, max_size=1)
+    try:
+        async with operator_tx(pool) as conn:
+            detail = await session_detail(conn, None, session_id)
+    finally:
+        await pool.close()
+    assert detail is not None
+    return detail
 
 
 def test_kill_9_mid_call_leaves_a_recording_that_decodes(db: str, tmp_path: Path) -> None:
@@ -78,7 +94,11 @@ def test_kill_9_mid_call_leaves_a_recording_that_decodes(db: str, tmp_path: Path
         assert node.alive, node.tail()
         cluster.kill9(node)
         caller.join(40)
+        cluster.wait_up([cluster.restart(node)])  # reaps its own rows: node-restart
     (path,) = files
+    detail = run_async(_detail(db, uuid.UUID(path.stem)))
+    assert detail.row.reason == "node-restart" and detail.recording_path is None
+    assert call_recording(recordings, detail) == path.resolve()
     crashed = tmp_path / "after-crash.ogg"
     shutil.copy(path, crashed)
     audio, rate = soundfile.read(crashed, dtype="int16")

@@ -67,16 +67,17 @@ async def test_sockets_ride_with_their_message_in_order() -> None:
 
 async def test_a_slow_reader_queues_writes_instead_of_blocking() -> None:
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     edge = End(a)
     b.setblocking(False)
     frame = bytes(640)
-    for slot in range(2000):  # ~1.3 MB, far above both socket buffers
-        edge.channel.send(Kind.FRAMES, slot, frame)
+    count = 30_000  # ~19 MB, far above both socket buffers
+    for slot in range(count):
+        edge.channel.send(Kind.FRAMES, slot, frame[: slot % 640])  # odd sizes: partial writes
     await asyncio.sleep(0.05)
-    assert edge.channel.sent_bytes < 2000 * 649  # the socket filled up; the loop went on
+    assert edge.channel.sent_bytes < count * 9 + sum(range(640)) * (count // 640)  # it filled
     worker = End(b)  # now someone reads
-    await until(lambda: len(worker.messages) == 2000, 5)
-    assert [m.slot for m in worker.messages] == list(range(2000))
+    await until(lambda: len(worker.messages) == count, 10)
+    assert [m.slot for m in worker.messages] == list(range(count))
+    assert all(len(m.payload) == m.slot % 640 for m in worker.messages)
     edge.channel.close()
     worker.channel.close()
