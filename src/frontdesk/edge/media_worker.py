@@ -5,7 +5,7 @@
 Owns: for every call the edge gives it (OPEN, with the call's RTP and RTCP sockets), the
 whole media path: receiving RTP and RTCP (only from the source the call's `RtpLatch`
 accepts: symmetric RTP), the `MediaSession` (jitter buffer, G.711/G.722, resampling,
-DTMF, the absolute send schedule), pacing our RTP with one 10 ms media clock for all its
+DTMF, the absolute send schedule), pacing our RTP with one 5 ms media clock for all its
 calls, and the call's recording (a `RecordingWriter` thread of this process). The caller's
 audio goes back to the edge one frame per message as the jitter buffer plays it out;
 the edge sends the agent's speech (AUDIO, PROMPT, CLEAR) the other way.
@@ -49,10 +49,18 @@ from frontdesk.recordings.writer import CallRecording, RecordingWriter
 
 log = logging.getLogger(__name__)
 
-MEDIA_TICK = 0.010
+# A call with 20 ms packets is due every fourth tick, so each tick sends a quarter of the
+# calls' packets: the later ones in a tick wait less behind the earlier (measured at 250
+# calls: |Δt − 20 ms| p99 13.4 ms with 10 ms ticks, 6.8 ms with 5 ms ones)
+MEDIA_TICK = 0.005
 STATES_EVERY = 0.1  # every call's counters to the edge (its watchdog reads `silent_s`)
 CLOCK_EVERY = 0.25  # the media clock's lag and tick samples to the edge
 _RTP_READ = 2048
+#: the worker's one clock for media times. Not the loop's: uvloop's `loop.time()` is
+#: cached once per loop turn in whole milliseconds, so a tick after a burst of RTP
+#: callbacks would read a stale time, find its packet not yet due, and send two at the
+#: next tick (measured: |Δt − 20 ms| spikes of exactly 20 ms at 100 calls).
+clock = time.monotonic
 _REALTIME_PRIORITY = 10  # SCHED_RR, low among realtime priorities (the kernel's own are 50+)
 
 
@@ -124,45 +132,50 @@ class MediaWorker:
         self._due: SlotSchedule[WorkerCall] = SlotSchedule(MEDIA_TICK)
         self._recordings: RecordingWriter | None = None
         self._lost = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop  # set when it runs
+        self._has_calls = asyncio.Event()
         self._late: list[float] = []
         self._work: list[float] = []
         self._lag = 0.0
         self.send_errors = 0
 
     async def run(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
         self.channel.start()
         self.channel.send(Kind.READY, 0, f'{{"pid":{os.getpid()}}}'.encode())
         gc.collect()
         gc.freeze()  # what start-up made lives for the whole process
-        clock = asyncio.create_task(self._clock(), name="media clock")
+        ticking = asyncio.create_task(self._clock(), name="media clock")
         try:
             await self._lost.wait()
         finally:
-            clock.cancel()
+            ticking.cancel()
             for call in list(self.calls.values()):
-                self._close(call, loop.time())
+                self._close(call, clock())
             if self._recordings is not None:
                 await asyncio.to_thread(self._recordings.stop)
 
     # -- the media clock ----------------------------------------------------------------
     async def _clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_tick = math.ceil(loop.time() / MEDIA_TICK) * MEDIA_TICK  # on the slot grid
+        next_tick = math.ceil(clock() / MEDIA_TICK) * MEDIA_TICK  # on the slot grid
         next_states = next_tick + STATES_EVERY
         next_report = next_tick + CLOCK_EVERY
         due = self._due
         send = self.channel.send
         while True:
+            if not self.calls:  # idle: no ticks until a call comes (OPEN sets it)
+                self._lag = 0.0
+                send(Kind.CLOCK, 0, ClockReport(0.0, (), ()).pack())
+                self.channel.flush()
+                self._has_calls.clear()
+                await self._has_calls.wait()
+                next_tick = math.ceil(clock() / MEDIA_TICK) * MEDIA_TICK
             next_tick += MEDIA_TICK
-            delay = next_tick - loop.time()
+            delay = next_tick - clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             else:  # we fell behind: do not try to catch up tick by tick
-                next_tick = loop.time()
+                next_tick = clock()
                 await asyncio.sleep(0)
-            now = loop.time()
+            now = clock()
             started = time.perf_counter()
             late = now - next_tick
             self._lag = 0.9 * self._lag + 0.1 * late
@@ -221,7 +234,7 @@ class MediaWorker:
         if call.closed or not latch.accept(addr[0], addr[1]):
             call.rtp_rejected += 1
             return
-        digits = call.media.receive(data, self._loop.time())
+        digits = call.media.receive(data, clock())
         for digit in digits:
             self.channel.send(Kind.DTMF, call.slot, digit.digit.encode())
         if latch.remote != call.sent_remote:
@@ -269,15 +282,15 @@ class MediaWorker:
         elif kind is Kind.RECORD:
             org_id, session_id = message.json()
             if call.recording is None:
-                now = self._loop.time()
+                now = clock()
                 call.recording = self._recorder().open(org_id, session_id, call.codec, now)
         elif kind is Kind.CLOSE:
-            self._close(call, self._loop.time())
+            self._close(call, clock())
 
     def _open(self, slot: int, spec: OpenCall) -> None:
         loop = asyncio.get_running_loop()
         rtp, rtcp = self.channel.take_socket(), self.channel.take_socket()
-        now = loop.time()
+        now = clock()
         try:
             media = MediaSession(
                 codec=spec.codec,
@@ -298,6 +311,7 @@ class MediaWorker:
         loop.add_reader(rtp.fileno(), self._rtp_readable, call)
         loop.add_reader(rtcp.fileno(), self._rtcp_readable, call)
         self._due.add(call, media.next_deadline())
+        self._has_calls.set()
 
     def _recorder(self) -> RecordingWriter:
         if self._recordings is None:

@@ -148,7 +148,7 @@ class EdgeServer:
 
     @property
     def tick_late_ms(self) -> deque[float]:
-        """How late the media workers' 10 ms ticks started (the last ~10 minutes)."""
+        """How late the media workers' ticks started (the last ~10 minutes)."""
         return self.media.tick_late_ms
 
     @property
