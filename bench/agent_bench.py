@@ -124,6 +124,8 @@ async def serve(factory: str, workers: int) -> None:
         "sip_port": sip_port,
         "rtp": [low, high],
         "workers": [w.pid for w in host.workers],
+        # the edge's media workers (none in a checkout from before they existed)
+        "media": [w.pid for w in getattr(getattr(edge, "media", None), "workers", [])],
         "stt_pause": settings.agent_stt_pause,
     }
     print(json.dumps(facts), flush=True)
@@ -358,6 +360,7 @@ async def concurrent(calls: int, window_s: float, work: Path) -> list[str]:
         low, high = (int(p) for p in facts["rtp"])  # type: ignore[attr-defined]
         edge_pid = int(str(facts["pid"]))
         workers = [int(p) for p in facts["workers"]]  # type: ignore[attr-defined]
+        media = [int(p) for p in facts.get("media", [])]  # type: ignore[attr-defined]
         turns = 3  # enough to keep every call talking through the window
         tasks = []
         for number in range(calls):
@@ -366,11 +369,13 @@ async def concurrent(calls: int, window_s: float, work: Path) -> list[str]:
         await asyncio.sleep(3.0)  # greetings heard, conversations under way
         pcap = work / f"rtp_{calls}.pcap"
         edge0, workers0, t0 = cpu_of([edge_pid]), cpu_of(workers), time.perf_counter()
+        media0 = cpu_of(media)
         with capture(f"udp and src portrange {low}-{high}", pcap):
             await asyncio.sleep(window_s)
         elapsed = time.perf_counter() - t0
         edge_cpu = (cpu_of([edge_pid]) - edge0) / elapsed * 100
         worker_cpu = (cpu_of(workers) - workers0) / elapsed * 100
+        media_cpu = (cpu_of(media) - media0) / elapsed * 100
         results = await asyncio.gather(*tasks)
         assert sip.transport is not None
         sip.transport.close()
@@ -390,7 +395,8 @@ async def concurrent(calls: int, window_s: float, work: Path) -> list[str]:
         f"RTP send jitter p50 {percentile(jitter, 50):.2f} ms, "
         f"p99 {percentile(jitter, 99):.2f} ms, "
         f"max {jitter[-1] if jitter else 0:.1f} ms ({len(jitter)} intervals, {len(last)} streams, "
-        f"{window_s:.0f} s); CPU: edge {edge_cpu:.0f}% of a core, {len(workers)} workers "
+        f"{window_s:.0f} s); CPU: edge {edge_cpu:.0f}% of a core, {len(media)} media "
+        f"worker(s) {media_cpu:.0f}%, {len(workers)} agent workers "
         f"{worker_cpu:.0f}%; voice-to-voice {ms(replies)} | p99 ≤ 5 ms |"
     ]
 
@@ -430,7 +436,7 @@ async def at_once(sizes: list[int], capacity: int) -> list[str]:
         sip = await open_sip()
         sip_port = int(str(facts["sip_port"]))
         workers = [int(p) for p in facts["workers"]]  # type: ignore[attr-defined]
-        pids = [int(str(facts["pid"])), *workers]
+        pids = [int(str(facts["pid"])), *workers, *[int(p) for p in facts.get("media", [])]]  # type: ignore[attr-defined]
         first = 0
         for calls in sorted(sizes):
             load = os.getloadavg()[0]

@@ -1,5 +1,9 @@
 """`TaskOwner`: every asyncio task any part of frontdesk starts has an owner that cancels it.
 
+Also the node's worker processes (agent workers, media workers): `start_worker` starts one
+joined to us by a Unix socket pair, `stop_worker` waits for it to leave and kills it if
+it does not.
+
 An exception in one call's task is logged and stays in that call; it never cancels
 siblings (which `asyncio.TaskGroup` would do) and never reaches the event loop's
 "exception was never retrieved" path. It lives at the package root, beside config and
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -53,3 +59,34 @@ class TaskOwner:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def start_worker(module: str, *args: str) -> tuple[asyncio.subprocess.Process, socket.socket]:
+    """`python -m module --fd N *args`, N its end of a new Unix socket pair; ours is returned."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            "--fd",
+            str(child.fileno()),
+            *args,
+            pass_fds=(child.fileno(),),
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    return process, parent
+
+
+async def stop_worker(process: asyncio.subprocess.Process, wait_s: float = 5.0) -> int:
+    """Wait `wait_s` for a worker told to stop (its socket closed) to exit, then kill it."""
+    try:
+        return await asyncio.wait_for(process.wait(), wait_s)
+    except TimeoutError:
+        process.kill()
+        return await process.wait()

@@ -30,8 +30,6 @@ import itertools
 import logging
 import os
 import pickle
-import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +45,7 @@ from frontdesk.calls.record import TranscriptLine
 from frontdesk.calls.responder import asset_pcm
 from frontdesk.config import Settings
 from frontdesk.media.prompt import Prompt
-from frontdesk.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner, start_worker, stop_worker
 
 if TYPE_CHECKING:
     from frontdesk.store.engine import Pool
@@ -152,30 +150,14 @@ class AgentHost:
             if worker.writer is not None:
                 worker.writer.close()
         for worker in self.workers:
-            try:
-                await asyncio.wait_for(worker.process.wait(), 5.0)
-            except TimeoutError:
-                worker.process.kill()
-                await worker.process.wait()
+            await stop_worker(worker.process)
         await self._tools.drain(wait_s=1.0)
         await self._tasks.drain(wait_s=1.0)
 
     async def _spawn(self, index: int) -> WorkerProcess:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "frontdesk.agent.worker",
-                "--fd",
-                str(child.fileno()),
-                "--nice",
-                str(self.settings.agent_worker_nice),
-                pass_fds=(child.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-        finally:
-            child.close()
+        process, parent = await start_worker(
+            "frontdesk.agent.worker", "--nice", str(self.settings.agent_worker_nice)
+        )
         worker = WorkerProcess(index, process)
         worker.reader, worker.writer = await asyncio.open_unix_connection(sock=parent)
         worker.send(Kind.HELLO, 0, pickle.dumps(self.settings))

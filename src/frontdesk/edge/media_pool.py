@@ -25,7 +25,6 @@ import os
 import pickle
 import socket
 import struct
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from frontdesk.edge.media_channel import ControlChannel
 from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall
 from frontdesk.media.prompt import Prompt
 from frontdesk.media.wire import Message
-from frontdesk.tasks import TaskOwner
+from frontdesk.tasks import TaskOwner, start_worker, stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -204,27 +203,11 @@ class MediaPool:
         for worker in self.workers:
             worker.channel.close()
         for worker in self.workers:
-            try:
-                await asyncio.wait_for(worker.process.wait(), 5.0)
-            except TimeoutError:
-                worker.process.kill()
-                await worker.process.wait()
+            await stop_worker(worker.process)
         await self._tasks.close()
 
     async def _spawn(self, index: int) -> MediaWorkerProcess:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "frontdesk.edge.media_worker",
-                "--fd",
-                str(child.fileno()),
-                pass_fds=(child.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-        finally:
-            child.close()
+        process, parent = await start_worker("frontdesk.edge.media_worker")
         worker = MediaWorkerProcess(index, process)
 
         def lost() -> None:

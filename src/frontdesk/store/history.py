@@ -294,7 +294,7 @@ _HISTORY_SELECT: LiteralString = _COLUMNS + _FROM
 _DETAIL_SELECT: LiteralString = (
     _COLUMNS
     + ", s.call_id_sip, s.node_id, s.transcript, s.summary, s.summary_data, s.recording_path"
-    + ", s.org_id"
+    + ", s.organization_id"
     + _FROM
 )
 

@@ -160,7 +160,8 @@ async def test_the_model_speaks_files_a_ticket_and_its_failure_leaves_the_offlin
     assert "within 5 km" in system["content"]  # with the knowledge base
     assert first["model"] == "fake-model"
 
-    await llm_node.settle()
+    await llm_node.edge.settled()
+    await llm_node.recorder.flush()
     assert result.call_id is not None
     record = llm_node.edge.record(result.call_id)
     assert record is not None and record.reason == "remote-bye", record  # no apology + BYE
