@@ -22,7 +22,6 @@ import itertools
 import json
 import logging
 import os
-import pickle
 import socket
 import struct
 import time
@@ -31,7 +30,7 @@ from collections.abc import Callable
 
 from frontdesk.config import Settings
 from frontdesk.edge.media_channel import ControlChannel
-from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall
+from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall, WorkerSettings
 from frontdesk.media.prompt import Prompt
 from frontdesk.media.wire import Message
 from frontdesk.tasks import TaskOwner, start_worker, stop_worker
@@ -217,7 +216,15 @@ class MediaPool:
             parent, lambda message: self._on_message(worker, message), lost
         )
         worker.channel.start()
-        worker.channel.send(Kind.HELLO, 0, pickle.dumps(self.settings))
+        settings = self.settings
+        hello = WorkerSettings(
+            pbx_networks=tuple(str(network) for network in settings.pbx_networks),
+            recordings_path=str(settings.recordings_path),
+            log_level=settings.log_level,
+            realtime=settings.media_realtime,
+            use_uvloop=settings.use_uvloop,
+        )
+        worker.channel.send(Kind.HELLO, 0, hello.to_json())
         if index < len(self.workers):
             self.workers[index] = worker
         else:

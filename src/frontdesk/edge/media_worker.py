@@ -24,29 +24,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import logging
 import math
 import os
-import pickle
 import signal
 import socket
 import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from frontdesk.calls.media_schedule import SlotSchedule
 from frontdesk.calls.rtp_latch import RtpLatch
-from frontdesk.config import Settings
 from frontdesk.edge.allowlist import Allowlist
 from frontdesk.edge.media_channel import ControlChannel
 from frontdesk.errors import MediaError
-from frontdesk.media.control import CallState, ClockReport, Kind, OpenCall, pack_state
+from frontdesk.media.control import (
+    CallState,
+    ClockReport,
+    Kind,
+    OpenCall,
+    WorkerSettings,
+    pack_state,
+)
 from frontdesk.media.prompt import Prompt
 from frontdesk.media.session import MediaSession
 from frontdesk.media.wire import HEADER, Message
-from frontdesk.recordings.writer import CallRecording, RecordingWriter
+
+if TYPE_CHECKING:
+    from frontdesk.recordings.writer import CallRecording, RecordingWriter
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +133,11 @@ class WorkerCall:
 
 
 class MediaWorker:
-    def __init__(self, settings: Settings, control: socket.socket) -> None:
+    def __init__(self, settings: WorkerSettings, control: socket.socket) -> None:
         self.settings = settings
-        self.allowlist = Allowlist(settings.pbx_networks)
+        self.allowlist = Allowlist(
+            ipaddress.ip_network(network, strict=False) for network in settings.pbx_networks
+        )
         self.calls: dict[int, WorkerCall] = {}
         self.prompts: dict[int, Prompt] = {}
         self.channel = ControlChannel(control, self._on_message, self._on_lost)
@@ -316,7 +327,9 @@ class MediaWorker:
 
     def _recorder(self) -> RecordingWriter:
         if self._recordings is None:
-            self._recordings = RecordingWriter(self.settings.recordings_path)
+            from frontdesk.recordings.writer import RecordingWriter  # only if a call is recorded
+
+            self._recordings = RecordingWriter(Path(self.settings.recordings_path))
             self._recordings.start()
         return self._recordings
 
@@ -352,7 +365,7 @@ def _realtime() -> None:
         log.info("media worker runs with realtime priority (SCHED_RR %d)", _REALTIME_PRIORITY)
 
 
-def _read_hello(control: socket.socket) -> Settings:
+def _read_hello(control: socket.socket) -> WorkerSettings:
     """The first message, read on its own: the node's settings."""
 
     def exactly(size: int) -> bytes:
@@ -364,10 +377,7 @@ def _read_hello(control: socket.socket) -> Settings:
     length, kind, _slot = HEADER.unpack(exactly(HEADER.size))
     if kind != Kind.HELLO:
         raise SystemExit(f"media worker: expected HELLO, got kind {kind}")
-    settings = pickle.loads(exactly(length - 5))  # noqa: S301 (our own parent process)
-    if not isinstance(settings, Settings):
-        raise SystemExit("media worker: HELLO did not carry settings")
-    return settings
+    return WorkerSettings.from_json(exactly(length - 5))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -384,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s media-worker %(message)s"
     )
-    if settings.media_realtime:
+    if settings.realtime:
         _realtime()
     # the recording thread's Python parts (decoding, aligning) hold the GIL; a waiting
     # media clock gets it back within 1 ms instead of the default 5 ms
